@@ -190,18 +190,24 @@ interface Authority {
 
 function parseAuthority(url: string, prefix: string): Authority {
   const rest = url.slice(prefix.length)
-  const match = /^(?:([^@/]*)@)?([^/:?#]+)(?::([^/?#]*))?(\/[^?#]*)?(?:\?([^#]*))?$/.exec(rest)
+  // The user part ends at the last "@" before any query, so a password holding "/" or "@" is still
+  // recognised as a password (and refused) instead of being misread as host or path.
+  const queryStart = rest.search(/[?#]/)
+  const at = rest.lastIndexOf('@', queryStart === -1 ? undefined : queryStart)
+  const userInfo = at === -1 ? undefined : rest.slice(0, at)
+  const match = /^([^/:?#]+)(?::([^/?#]*))?(\/[^?#]*)?(?:\?([^#]*))?$/.exec(rest.slice(at + 1))
   if (!match)
     throw new RemoteUrlError(`remote URL "${display(url)}" is not of the form ${prefix}[user@]host[:port]/path`)
-  const [, userInfo, urlHost, urlPort, path = '', query = ''] = match
-  let user: string | undefined
-  let password: string | undefined
-  if (userInfo !== undefined) {
-    const colon = userInfo.indexOf(':')
-    user = colon === -1 ? userInfo : userInfo.slice(0, colon)
-    password = colon === -1 ? undefined : userInfo.slice(colon + 1)
+  const [, urlHost, urlPort, path = '', query = ''] = match
+  const colon = userInfo?.indexOf(':') ?? -1
+  return {
+    user: colon === -1 ? userInfo : userInfo!.slice(0, colon),
+    password: colon === -1 ? undefined : userInfo!.slice(colon + 1),
+    host: urlHost!,
+    port: parsePort(urlPort, url),
+    path,
+    query,
   }
-  return { user, password, host: urlHost!, port: parsePort(urlPort, url), path, query }
 }
 
 function parsePort(value: string | undefined, url: string): number | undefined {
