@@ -10,8 +10,8 @@ export class ByteReader {
   /** Bytes consumed so far (the offset of the next byte `read` returns). */
   position = 0
 
-  constructor(source: AsyncIterable<Uint8Array>) {
-    this.iterator = source[Symbol.asyncIterator]()
+  constructor(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>) {
+    this.iterator = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : toAsync(source[Symbol.iterator]())
   }
 
   /** Total bytes received from the source so far (consumed or buffered). */
@@ -95,5 +95,12 @@ export class ByteReader {
       else this.chunks[0] = chunk.subarray(n)
     }
     return out
+  }
+}
+
+function toAsync(iterator: Iterator<Uint8Array>): AsyncIterator<Uint8Array> {
+  return {
+    next: async () => iterator.next(),
+    return: async () => iterator.return?.() ?? { done: true, value: undefined },
   }
 }

@@ -53,7 +53,7 @@ function formatMessage(d: DiskFormatErrorDetails<string>): string {
 }
 
 function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'string') return value
   if (typeof value === 'bigint') return value.toString()
   if (Buffer.isBuffer(value)) return `0x${value.toString('hex')}`
   return String(value)

@@ -122,6 +122,8 @@ export async function writeTestVhd(
     parentName?: string
     blocks: Map<number, TestBlock>
     blockSize?: number
+    /** Random bytes between the last block and the trailing footer: unreferenced space, legal in a VHD file. */
+    junkBeforeFooter?: number
   },
 ): Promise<string> {
   const blockSize = spec.blockSize ?? BLOCK
@@ -160,6 +162,10 @@ export async function writeTestVhd(
       next += total
     }
     await file.write(2048, encodeBat(bat))
+    if (spec.junkBeforeFooter) {
+      await file.write(next, randomBytes(spec.junkBeforeFooter))
+      next += spec.junkBeforeFooter
+    }
     await file.write(next, footer)
   } finally {
     await file.close()
@@ -256,8 +262,16 @@ export class CrashingFile implements RandomAccessFile {
   close = () => this.inner.close()
 }
 
-/** A garbage collector for memory assertions (bytes retained, not garbage waiting for collection). */
-export function exposeGc(): () => void {
+/**
+ * A full garbage collection for memory assertions (bytes retained, not garbage waiting for collection).
+ * Array buffer backing stores are released after a turn of the event loop, hence collect, yield, collect.
+ */
+export function exposeGc(): () => Promise<void> {
   v8.setFlagsFromString('--expose-gc')
-  return vm.runInNewContext('gc') as () => void
+  const gc = vm.runInNewContext('gc') as () => void
+  return async () => {
+    gc()
+    await new Promise((resolve) => setImmediate(resolve))
+    gc()
+  }
 }

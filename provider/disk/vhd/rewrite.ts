@@ -30,7 +30,7 @@ export interface VhdRewriteOptions {
  * validated as it passes (see `parseVhdStream`); a `VhdError` means the output must be discarded.
  */
 export async function* rewriteVhdStream(
-  stream: AsyncIterable<Uint8Array>,
+  stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: VhdRewriteOptions,
 ): AsyncGenerator<Buffer> {
   let footerBytes: Buffer | undefined

@@ -35,7 +35,7 @@ const GAP_CHUNK = 1024 * 1024
  * Every problem is a `VhdError`; a consumer storing the stream must discard what it wrote when one is thrown.
  */
 export async function* parseVhdStream(
-  stream: AsyncIterable<Uint8Array>,
+  stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: ParseVhdStreamOptions = {},
 ): AsyncGenerator<VhdStreamItem> {
   const source = streamSource(options.name)
@@ -47,7 +47,7 @@ export async function* parseVhdStream(
       field: what,
       offset: reader.position,
       expected: `${expectedBytes} more bytes`,
-      actual: `${got}`,
+      actual: `${got} bytes`,
       source: source.name,
       advice: corruptAdvice(source),
     })
@@ -102,8 +102,7 @@ export async function* parseVhdStream(
       if (options.includeGaps)
         yield { type: 'gap', offset: gapOffset, data: combined.subarray(0, combined.length - FOOTER_SIZE) }
     }
-    const at = firstDifference(rawFooter, tail)
-    if (at !== -1) throw footerMismatch(reader.position - FOOTER_SIZE, at, rawFooter, tail, source)
+    if (!rawFooter.equals(tail)) throw footerMismatch(reader.position - FOOTER_SIZE, rawFooter, tail, source)
     yield { type: 'end', length: reader.position, raw: tail }
   } finally {
     await reader.close()
@@ -129,14 +128,14 @@ async function* passGap(
   }
 }
 
-/** XO's "Expected values to be strictly equal", explained. */
-export function footerMismatch(
-  offset: number,
-  at: number,
-  leading: Buffer,
-  trailing: Buffer,
-  source: VhdSource,
-): VhdError {
+/**
+ * XO's "Expected values to be strictly equal", explained. Names the first differing field other than the
+ * checksum (which differs whenever anything else does).
+ */
+export function footerMismatch(offset: number, leading: Buffer, trailing: Buffer, source: VhdSource): VhdError {
+  const withoutChecksum = (b: Buffer) => Buffer.concat([b.subarray(0, 64), Buffer.alloc(4), b.subarray(68)])
+  const difference = firstDifference(withoutChecksum(leading), withoutChecksum(trailing))
+  const at = difference === -1 ? 64 : difference
   const field = footerFieldAt(at)
   return new VhdError({
     code: 'VHD_FOOTER_MISMATCH',

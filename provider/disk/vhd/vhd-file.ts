@@ -2,7 +2,7 @@ import type { RandomAccessFile } from '../io'
 import { allocatedBlocks, batBytes, decodeBat, encodeBat, isAllocated } from './bat'
 import { BLOCK_UNUSED, DiskType, FOOTER_SIZE, HEADER_OFFSET, HEADER_SIZE, PlatformCode, SECTOR_SIZE } from './constants'
 import { corruptAdvice, fileSource, VhdError, type VhdSource } from './errors'
-import { decodeFooter, encodeFooter, type FooterInit, firstDifference, type VhdFooter } from './footer'
+import { decodeFooter, encodeFooter, type FooterInit, type VhdFooter } from './footer'
 import { decodeHeader, encodeHeader, type HeaderInit, type VhdHeader } from './header'
 import { type BlockGeometry, blockGeometry, checkBlockLayout, endOfData } from './layout'
 import { decodeLocatorPath, isPathLocator, platformName } from './locators'
@@ -90,8 +90,7 @@ export class VhdFile {
     }
     const bat = decodeBat(await file.read(header.tableOffset, batEnd - header.tableOffset), header.maxTableEntries)
     const trailing = await file.read(size - FOOTER_SIZE, FOOTER_SIZE)
-    const difference = firstDifference(leading, trailing)
-    if (difference !== -1) {
+    if (!leading.equals(trailing)) {
       const needed = endOfData(header, bat) + FOOTER_SIZE
       if (needed > size) {
         throw truncated(
@@ -99,8 +98,7 @@ export class VhdFile {
           needed,
         )
       }
-      if (!options.tolerateFooterMismatch)
-        throw footerMismatch(size - FOOTER_SIZE, difference, leading, trailing, source)
+      if (!options.tolerateFooterMismatch) throw footerMismatch(size - FOOTER_SIZE, leading, trailing, source)
     }
     checkBlockLayout(header, bat, { source, fileSize: size })
     const headerBytes = Buffer.from(start.subarray(HEADER_OFFSET))
