@@ -25,6 +25,28 @@ export class ByteReader {
     return this.take(Math.min(length, this.buffered))
   }
 
+  /** The next `length` bytes (fewer at the end) without consuming them. */
+  async peek(length: number): Promise<Buffer> {
+    await this.fill(length)
+    const out = Buffer.alloc(Math.min(length, this.buffered))
+    let filled = 0
+    for (const chunk of this.chunks) {
+      if (filled === out.length) break
+      filled += chunk.copy(out, filled, 0, Math.min(chunk.length, out.length - filled))
+    }
+    return out
+  }
+
+  /** Everything not consumed yet, as chunks (for handing the rest of the source to a decompressor). */
+  async *rest(): AsyncGenerator<Buffer> {
+    while (this.buffered > 0 || (await this.pull())) {
+      const chunk = this.chunks.shift()!
+      this.buffered -= chunk.length
+      this.position += chunk.length
+      yield chunk
+    }
+  }
+
   /** Skips up to `length` bytes without keeping them; returns how many were skipped. */
   async skip(length: number): Promise<number> {
     let skipped = 0

@@ -46,3 +46,16 @@ export {
   VhdFile,
   type VhdFileSummary,
 } from './vhd/vhd-file'
+export { detectCompression, type XvaCompression } from './xva/compression'
+export { XvaError, XvaErrorCode } from './xva/errors'
+export { checkXvaFile, type XvaCheck } from './xva/is-valid-xva'
+export { encodeTarHeader, readTar, TAR_END, type TarHeader, type TarItem, tarEntry } from './xva/tar'
+export { type ReadXvaOptions, readXva, type XvaItem } from './xva/xva-reader'
+export {
+  createXvaStream,
+  XVA_CHUNK_SIZE,
+  type XvaDiskSource,
+  type XvaWriteOptions,
+  xvaTarChunks,
+} from './xva/xva-writer'
+export { sha1Hex, xxh64Hex } from './xva/xxhash'

@@ -33,6 +33,12 @@ export async function sh(command: string, args: string[]): Promise<string> {
   }
 }
 
+/** Runs a command; resolves with its binary stdout. */
+export async function shBytes(command: string, args: string[]): Promise<Buffer> {
+  const { stdout } = await run(command, args, { maxBuffer: 64 * MiB, encoding: 'buffer' })
+  return stdout
+}
+
 /** Exit code and output of a command, without throwing. */
 export async function shStatus(
   command: string,

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream'
 import { ByteReader } from '../byte-reader'
 import type { RandomAccessFile } from '../io'
+import { isZero } from '../zero'
 import { encodeBat } from './bat'
 import { fullBitmap } from './bitmap'
 import { BLOCK_UNUSED, DEFAULT_BLOCK_SIZE, DiskType, SECTOR_SIZE, XAPI_TABLE_OFFSET } from './constants'
@@ -125,16 +126,4 @@ export async function writeVhdFileFromRawStream(
   await file.write(next, footer)
   await file.sync()
   return written
-}
-
-const ZEROS = new Map<number, Buffer>()
-
-/** True when every byte is zero (compares against a cached zero buffer, which runs at memcmp speed). */
-export function isZero(data: Uint8Array): boolean {
-  let zeros = ZEROS.get(data.length)
-  if (zeros === undefined) {
-    zeros = Buffer.alloc(data.length)
-    if (ZEROS.size < 8) ZEROS.set(data.length, zeros)
-  }
-  return Buffer.from(data.buffer, data.byteOffset, data.length).equals(zeros)
 }
