@@ -79,15 +79,13 @@ export async function* parseVhdStream(
       yield* passGap(reader, start, options, () =>
         truncated(`block[${index}]`, start - reader.position + blockTotalBytes, 0),
       )
-      const raw = await reader.read(blockTotalBytes)
-      if (raw.length < blockTotalBytes) throw truncated(`block[${index}]`, blockTotalBytes - raw.length, raw.length)
-      yield {
-        type: 'block',
-        index,
-        offset: start,
-        bitmap: raw.subarray(0, bitmapSize),
-        data: raw.subarray(bitmapSize, bitmapSize + blockSize),
+      // bitmap and data separately: writers send them as separate chunks, so neither read copies
+      const bitmap = await reader.read(bitmapSize)
+      const data = bitmap.length < bitmapSize ? Buffer.alloc(0) : await reader.read(blockSize)
+      if (data.length < blockSize) {
+        throw truncated(`block[${index}]`, blockTotalBytes - bitmap.length - data.length, bitmap.length + data.length)
       }
+      yield { type: 'block', index, offset: start, bitmap, data }
     }
 
     // The trailing footer is the last 512 bytes; anything between the last block and it is unreferenced.
