@@ -89,4 +89,23 @@ describe('reading VHDs written by qemu-img', () => {
       expect(ours.subarray(0, raw.length).equals(raw)).toBe(true)
     }
   })
+
+  it('writes blocks into a qemu-made VHD that qemu then reads back', async () => {
+    const path = join(dir.path, 'write-into.vhd')
+    await sh('qemu-img', ['create', '-q', '-f', 'vpc', '-o', 'subformat=dynamic', path, '16M'])
+    await sh('qemu-io', ['-f', 'vpc', '-c', 'write -P 0x5a 0 1M', path])
+    const fresh = randomBytes(2 * MiB)
+    const replaced = randomBytes(2 * MiB)
+    const vhd = await VhdFile.open(await openLocalFile(path, 'update'), { name: path })
+    const full = Buffer.alloc(512, 0xff)
+    await vhd.writeBlock(3, { bitmap: full, data: fresh })
+    await vhd.writeBlock(0, { bitmap: full, data: replaced })
+    await vhd.close()
+    await checkVhdFile(await openLocalFile(path))
+    const raw = await qemuRawDefault(path)
+    expect(raw.subarray(0, 2 * MiB).equals(replaced)).toBe(true)
+    expect(raw.subarray(6 * MiB, 8 * MiB).equals(fresh)).toBe(true)
+    expect(raw.subarray(2 * MiB, 6 * MiB).every((b) => b === 0)).toBe(true)
+    expect((await ourRaw(path)).equals(raw)).toBe(true)
+  })
 })

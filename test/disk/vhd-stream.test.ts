@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { mkdir } from 'node:fs/promises'
+import { mkdir, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -174,6 +174,14 @@ describe('VHD rewrite while storing', () => {
     for (const [index, data] of delta) data.copy(expected, index * BLOCK)
     expect((await chain.read(0, size)).equals(expected)).toBe(true)
     await chain.close()
+
+    // without its parent the chain cannot be opened, and the error says who named the missing file
+    await rename(fullPath, `${fullPath}.moved`)
+    await expect(openVhdChain(deltaPath, (path) => openLocalFile(path))).rejects.toMatchObject({
+      code: 'VHD_BAD_CHAIN',
+      source: deltaPath,
+      expected: `a VHD with unique id ${fullSnapshotUuid}`,
+    })
   })
 
   it('refuses a parent for a dynamic disk and a relative path too long for the locator sector', async () => {

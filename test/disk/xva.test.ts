@@ -190,7 +190,7 @@ describe('XVA reader', () => {
     ])
   })
 
-  it('reads an XVA packed by GNU tar (GNU format headers)', async () => {
+  it('reads an XVA packed by GNU tar (GNU format headers, a directory entry)', async () => {
     const root = join(dir.path, 'gnu')
     await mkdir(join(root, 'Ref:9'), { recursive: true })
     const data = randomBytes(MiB)
@@ -198,14 +198,11 @@ describe('XVA reader', () => {
     await writeFile(join(root, 'Ref:9', '00000000'), data)
     await writeFile(join(root, 'Ref:9', '00000000.xxhash'), await xxh64Hex(data))
     const path = join(dir.path, 'gnu.xva')
-    await sh('tar', [
-      '-cf',
-      path,
-      '-C',
-      root,
-      '--format=gnu',
-      '--no-recursion',
+    // with its directory entry, as `tar -cf x.xva ova.xml Ref:9` makes it
+    await sh('tar', ['-cf', path, '-C', root, '--format=gnu', '--sort=name', 'ova.xml', 'Ref:9'])
+    expect((await sh('tar', ['-tf', path])).trim().split('\n')).toEqual([
       'ova.xml',
+      'Ref:9/',
       'Ref:9/00000000',
       'Ref:9/00000000.xxhash',
     ])

@@ -181,7 +181,7 @@ export async function openVhdChain(
   try {
     let path = leafPath
     for (;;) {
-      const file = await openFile(path)
+      const file = await openParent(path, disks[disks.length - 1], openFile)
       let vhd: VhdFile
       try {
         vhd = await VhdFile.open(file, { name: path })
@@ -216,5 +216,27 @@ export async function openVhdChain(
   } catch (error) {
     await Promise.all(disks.map((disk) => disk.close()))
     throw error
+  }
+}
+
+/** Opens `path`; when it is a parent named by `child` and cannot be opened, says which child named it. */
+async function openParent(
+  path: string,
+  child: VhdFile | undefined,
+  openFile: (path: string) => Promise<RandomAccessFile>,
+): Promise<RandomAccessFile> {
+  try {
+    return await openFile(path)
+  } catch (error) {
+    if (child === undefined) throw error
+    throw new VhdError({
+      code: 'VHD_BAD_CHAIN',
+      problem: `the parent ${path} named by this differencing disk cannot be opened (${(error as Error).message})`,
+      field: 'header.parentUnicodeName',
+      offset: 512 + 64,
+      expected: `a VHD with unique id ${child.header.parentUniqueId}`,
+      source: child.name,
+      advice: 'The chain is incomplete (the parent was deleted or renamed); this backup cannot be restored without it.',
+    })
   }
 }

@@ -1,7 +1,7 @@
 import type { RandomAccessFile } from '../io'
 import { allocatedBlocks, batBytes, decodeBat, encodeBat, isAllocated } from './bat'
 import { BLOCK_UNUSED, DiskType, FOOTER_SIZE, HEADER_OFFSET, HEADER_SIZE, PlatformCode, SECTOR_SIZE } from './constants'
-import { corruptAdvice, fileSource, VhdError, type VhdSource } from './errors'
+import { corruptAdvice, fileSource, invalidArgument, VhdError, type VhdSource } from './errors'
 import { decodeFooter, encodeFooter, type FooterInit, type VhdFooter } from './footer'
 import { decodeHeader, encodeHeader, type HeaderInit, type VhdHeader } from './header'
 import { type BlockGeometry, blockGeometry, checkBlockLayout, endOfData } from './layout'
@@ -201,7 +201,46 @@ export class VhdFile {
     return byCode(PlatformCode.W2ru) ?? byCode(PlatformCode.MacX) ?? byCode(PlatformCode.W2ku)
   }
 
-  // ----- writes: primitives used by merges, which decide their order -----
+  // ----- writes -----
+
+  /**
+   * Writes a whole block (bitmap + data), allocating it at the end of the data if needed, in crash-safe
+   * order: the trailing footer is moved past the new block first, then the block is written and synced,
+   * and only then does the BAT point at it. Overwriting an allocated block writes it in place.
+   */
+  async writeBlock(index: number, block: { bitmap: Uint8Array; data: Uint8Array }): Promise<void> {
+    const { bitmapSize, blockSize, blockTotalBytes } = this.geometry
+    if (!Number.isInteger(index) || index < 0 || index >= this.header.maxTableEntries) {
+      throw invalidArgument('block index outside the BAT', 'index', index, `0..${this.header.maxTableEntries - 1}`)
+    }
+    if (block.bitmap.length !== bitmapSize || block.data.length !== blockSize) {
+      throw invalidArgument(
+        'a block is a full bitmap and full data',
+        'block',
+        `${block.bitmap.length} + ${block.data.length} bytes`,
+        `${bitmapSize} + ${blockSize}`,
+      )
+    }
+    if (this.hasBlock(index)) {
+      const at = this.bat[index]! * SECTOR_SIZE
+      await this.writeAt(at + bitmapSize, block.data)
+      await this.writeAt(at, block.bitmap)
+      await this.sync()
+      return
+    }
+    const slot = this.endOfData()
+    if (this.size - FOOTER_SIZE < slot + blockTotalBytes) {
+      await this.writeTrailingFooter(this.leadingFooter, slot + blockTotalBytes)
+      await this.sync()
+    }
+    await this.writeAt(slot, block.bitmap)
+    await this.writeAt(slot + bitmapSize, block.data)
+    await this.sync()
+    await this.setBatEntries([[index, slot / SECTOR_SIZE]])
+    await this.sync()
+  }
+
+  // ----- primitives used by merges, which decide their order -----
 
   async writeAt(offset: number, data: Uint8Array): Promise<void> {
     await this.file.write(offset, data)

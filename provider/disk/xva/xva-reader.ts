@@ -96,6 +96,7 @@ async function* readEntries(
       yield { type: 'ova.xml', data }
       continue
     }
+    if (header.type === '5') continue // a directory entry (hand-made archives): nothing to read
     if (header.type !== '0')
       throw fail('XVA_UNKNOWN_ENTRY', `an XVA holds only regular files, not type ${header.type}`, header.name, offset)
 
