@@ -274,3 +274,27 @@ export function firstDifference(a: Uint8Array, b: Uint8Array): number {
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i
   return a.length === b.length ? -1 : n
 }
+
+/**
+ * XO's "Expected values to be strictly equal", explained. Names the first differing field other than the
+ * checksum (which differs whenever anything else does).
+ */
+export function footerMismatch(offset: number, leading: Buffer, trailing: Buffer, source: VhdSource): VhdError {
+  const withoutChecksum = (b: Buffer) => Buffer.concat([b.subarray(0, 64), Buffer.alloc(4), b.subarray(68)])
+  const difference = firstDifference(withoutChecksum(leading), withoutChecksum(trailing))
+  const at = difference === -1 ? 64 : difference
+  const field = footerFieldAt(at)
+  return new VhdError({
+    code: 'VHD_FOOTER_MISMATCH',
+    problem:
+      `the footer at the end (byte ${offset}) is not byte-identical to the footer copy at byte 0 ` +
+      `(they first differ in ${field}); Xen Orchestra reports this as "Expected values to be strictly equal". ` +
+      'The VHD is incomplete: the data stopped before the real end, typically a partial export where the host stopped sending part-way through the disk',
+    field,
+    offset: offset + at,
+    expected: leading.subarray(at, at + 8),
+    actual: trailing.subarray(at, at + 8),
+    source: source.name,
+    advice: corruptAdvice(source),
+  })
+}

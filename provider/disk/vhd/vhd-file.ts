@@ -2,11 +2,10 @@ import type { RandomAccessFile } from '../io'
 import { allocatedBlocks, batBytes, decodeBat, encodeBat, isAllocated } from './bat'
 import { BLOCK_UNUSED, DiskType, FOOTER_SIZE, HEADER_OFFSET, HEADER_SIZE, PlatformCode, SECTOR_SIZE } from './constants'
 import { corruptAdvice, fileSource, invalidArgument, VhdError, type VhdSource } from './errors'
-import { decodeFooter, encodeFooter, type FooterInit, type VhdFooter } from './footer'
+import { decodeFooter, encodeFooter, type FooterInit, footerMismatch, type VhdFooter } from './footer'
 import { decodeHeader, encodeHeader, type HeaderInit, type VhdHeader } from './header'
 import { type BlockGeometry, blockGeometry, checkBlockLayout, endOfData } from './layout'
 import { decodeLocatorPath, isPathLocator, platformName } from './locators'
-import { footerMismatch } from './stream-parser'
 
 export interface OpenVhdOptions {
   /** File name or path, for error messages. */

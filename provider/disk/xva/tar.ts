@@ -1,5 +1,5 @@
 import { ByteReader } from '../byte-reader'
-import { type XvaError, XvaError as XvaErrorClass, type XvaSource, xvaAdvice } from './errors'
+import { XvaError, type XvaSource, xvaAdvice } from './errors'
 
 /** A minimal ustar reader and writer: what XVA needs (regular files with short names), streamed. */
 
@@ -25,7 +25,7 @@ function writeOctal(buf: Buffer, value: number, offset: number, width: number): 
 export function encodeTarHeader(init: TarHeaderInit): Buffer {
   const name = Buffer.from(init.name, 'utf8')
   if (name.length === 0 || name.length > 100) {
-    throw new XvaErrorClass({
+    throw new XvaError({
       code: 'XVA_INVALID_ARGUMENT',
       problem: 'tar entry names must be 1 to 100 bytes',
       field: init.name,
@@ -34,7 +34,7 @@ export function encodeTarHeader(init: TarHeaderInit): Buffer {
     })
   }
   if (!Number.isSafeInteger(init.size) || init.size < 0 || init.size > MAX_OCTAL_SIZE) {
-    throw new XvaErrorClass({
+    throw new XvaError({
       code: 'XVA_INVALID_ARGUMENT',
       problem: 'tar entry size out of range',
       field: init.name,
@@ -113,7 +113,7 @@ export function decodeTarHeader(block: Buffer, offset: number, source: XvaSource
     signed += byte > 127 ? byte - 256 : byte
   }
   if (stored !== unsigned && stored !== signed) {
-    throw new XvaErrorClass({
+    throw new XvaError({
       code: 'XVA_BAD_TAR_CHECKSUM',
       problem: 'a tar header checksum is wrong, so the header is corrupt',
       field: `tar header ${JSON.stringify(block.toString('latin1', 0, 100).replace(/\0.*$/s, ''))}`,
@@ -126,7 +126,7 @@ export function decodeTarHeader(block: Buffer, offset: number, source: XvaSource
   }
   const size = readNumber(block, 124, 12)
   if (size === undefined) {
-    throw new XvaErrorClass({
+    throw new XvaError({
       code: 'XVA_BAD_TAR_HEADER',
       problem: 'a tar header has an unreadable size',
       offset: offset + 124,
@@ -164,7 +164,7 @@ export async function* readTar(
   const { source } = options
   const reader = new ByteReader(stream)
   const cut = (what: string, entry?: string) =>
-    new XvaErrorClass({
+    new XvaError({
       code: 'XVA_TRUNCATED',
       problem: `the export was cut at byte ${reader.position} (${what}); a complete XVA ends with a tar end marker`,
       field: entry,
@@ -184,7 +184,7 @@ export async function* readTar(
         const second = await reader.read(TAR_BLOCK)
         if (second.length < TAR_BLOCK) throw cut('inside the end marker')
         if (!isZeroBlock(second)) {
-          throw new XvaErrorClass({
+          throw new XvaError({
             code: 'XVA_BAD_TAR_HEADER',
             problem: 'a single zero block sits between tar entries',
             offset,
@@ -198,7 +198,7 @@ export async function* readTar(
       const header = { ...decoded, name: override.name ?? decoded.name, size: override.size ?? decoded.size }
       override = {}
       if (header.size > options.maxEntrySize) {
-        throw new XvaErrorClass({
+        throw new XvaError({
           code: 'XVA_ENTRY_TOO_LARGE',
           problem: 'a tar entry is larger than an XVA entry can be',
           field: header.name,
@@ -231,5 +231,3 @@ function paxOverrides(data: Buffer): { name?: string; size?: number } {
   }
   return result
 }
-
-export type { XvaError }
