@@ -10,7 +10,12 @@ const NAME_RULE =
 
 /** A name users give a policy object; also how other resources refer to it. */
 export function nameSchema(description: string) {
-  return z.string().regex(NAME, { error: NAME_RULE }).meta({ description })
+  return z
+    .string()
+    .regex(NAME, { error: NAME_RULE })
+    .meta({
+      description: `${description} 1 to 64 characters: letters, digits, spaces and . _ - + ( ), starting with a letter or digit.`,
+    })
 }
 
 export const poolSchema = z

@@ -13,8 +13,8 @@ export const cronSchema = z
   .meta({
     description:
       `When the schedule fires: standard 5-field cron (${CRON_FORMAT}), months 1-12 and days of the week 0-7 ` +
-      '(0 and 7 are Sunday), names jan-dec and sun-sat, *, ranges, lists and steps; presets @hourly, @daily, ' +
-      '@weekly, @monthly, @yearly. Unlike Xen Orchestra, whose cron numbers months 0-11. When both day fields ' +
+      '(0 and 7 are Sunday), names jan-dec and sun-sat, *, ranges, lists and steps; presets `@hourly`, `@daily`, ' +
+      '`@weekly`, `@monthly`, `@yearly`. Unlike Xen Orchestra, whose cron numbers months 0-11. When both day fields ' +
       'are restricted, a day matching either one fires.',
     examples: [CRON_EXAMPLE, '0 22 * * 1-5', '30 1 * * sun'],
   })
@@ -33,17 +33,17 @@ export const timezoneSchema = z
     examples: ['Europe/Paris', 'America/New_York'],
   })
 
-const periods = (unit: string, plural: string) =>
+const periods = (unit: string, note = '') =>
   count(
-    `Number of ${plural} to keep one backup for: the oldest backup of each of the last N ${plural} that have a ` +
-      `backup (${unit}s without backups do not count). 0 keeps none for this period.`,
+    `Keep the oldest backup of each of the last N ${unit}s${note} that have a backup (${unit}s without ` +
+      `backups do not count). 0: none kept for this reason.`,
   ).default(0)
 
 export const longTermRetentionSchema = strictObject({
-  daily: periods('day', 'days'),
-  weekly: periods('week', 'weeks (Sunday to Saturday)'),
-  monthly: periods('month', 'months'),
-  yearly: periods('year', 'years'),
+  daily: periods('day'),
+  weekly: periods('week', ' (Sunday to Saturday)'),
+  monthly: periods('month'),
+  yearly: periods('year'),
 }).meta({
   id: 'LongTermRetention',
   description:

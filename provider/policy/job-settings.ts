@@ -29,7 +29,6 @@ const byteRateSchema = z
   ])
   .meta({
     description: `Bandwidth cap shared by all the VMs of a run: ${RATE_HELP}. 0: unlimited. The stored policy keeps bytes per second.`,
-    examples: [0, '100MiB/s'],
   })
 
 export const healthCheckSchema = strictObject({
@@ -77,7 +76,8 @@ const settingsShape = strictObject({
       'partial backups removed) and VMs not started are skipped. Xen Orchestra stores this setting but never ' +
       'enforces it; xcp-backup does. Omit it for no limit.',
   ).optional(),
-  maxExportRate: byteRateSchema.default(0),
+  // A prefault, not a default: zod leaves defaults of transforming schemas out of the input JSON schema.
+  maxExportRate: byteRateSchema.prefault(0),
   retries: count(
     'How many more times a VM whose backup failed is tried again, immediately, in the same run (XO: ' +
       'nRetriesVmBackupFailures).',

@@ -49,14 +49,14 @@ export const remoteCredentialsSchema = strictObject(credentialsShape).meta({
 
 const urlSchema = z
   .string()
-  .transform((url, ctx) => {
+  .superRefine((url, ctx) => {
     try {
-      return formatRemoteUrl(parseRemoteUrl(url))
+      parseRemoteUrl(url)
     } catch (error) {
       ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : String(error) })
-      return z.NEVER
     }
   })
+  .overwrite(canonicalUrl)
   .meta({
     description:
       'Where backups go: file:///path (a local or already mounted directory), nfs://host:/export/path ' +
@@ -126,6 +126,15 @@ export function normalizeRemote<T extends Unknowable<Remote> | Unknowable<Stored
   if (isUnknown(remote) || isUnknown(remote.options)) return remote
   const options = Object.fromEntries(Object.entries(remote.options).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
   return { ...(remote as object), options } as T
+}
+
+/** The canonical spelling of a valid URL (a URL that does not parse is left for its issue to report). */
+function canonicalUrl(url: string): string {
+  try {
+    return formatRemoteUrl(parseRemoteUrl(url))
+  } catch {
+    return url
+  }
 }
 
 function remoteType(url: unknown): RemoteType | undefined {
