@@ -237,7 +237,8 @@ export function normalizeBackupJob<T extends Unknowable<BackupJob>>(job: T): T {
 }
 
 function normalizeSelection(vms: Unknowable<BackupJob['vms']>): Unknowable<BackupJob['vms']> {
-  if (isUnknown(vms)) return vms
+  // With an unknown discriminator the object was kept as given, without defaults: leave it so.
+  if (isUnknown(vms) || isUnknown(vms.select)) return vms
   if ('list' in vms) return { ...vms, list: sortedSet(vms.list) }
   return { ...vms, pools: sortedSet(vms.pools), tags: sortedSet(vms.tags), excludeTags: sortedSet(vms.excludeTags) }
 }

@@ -133,6 +133,11 @@ function fieldValue(text: string, field: CronField): number | string {
       field.name === 'month' && value === 0 ? ' (months are 1-12 here; Xen Orchestra numbers them 0-11)' : ''
     return `${field.name} ${value} is out of range ${field.min}-${field.max}${xoHint}`
   }
+  const extension = /^(?:\d*L|\d+W|LW|H)$/.exec(text)
+  if (extension !== null) {
+    const letter = text.replace(/\d/g, '').slice(-1)
+    return `${field.name} value ${JSON.stringify(text)} uses ${JSON.stringify(letter)}, which standard cron does not have: use numbers${field.names ? ', names' : ''}, *, ranges (1-5), lists (1,3) and steps (*/15)`
+  }
   const index = field.names?.indexOf(text.toLowerCase()) ?? -1
   if (index >= 0) return index + field.namesStart!
   const allowed = field.names

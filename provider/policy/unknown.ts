@@ -38,8 +38,8 @@ const tolerantCache = new WeakMap<z.ZodType, z.ZodType>()
 
 /**
  * The same schema, except that every value position also accepts UNKNOWN and keeps it as is: defaults,
- * checks and refinements of everything known still apply. Discriminators stay strict (a union needs
- * them to pick its branch); an unknown discriminator is reported at its path, which callers drop.
+ * checks and refinements of everything known still apply. An object whose discriminator is unknown is
+ * kept as given: which branch, hence which fields, it has cannot be known.
  */
 export function tolerateUnknown<S extends z.ZodType>(schema: S): z.ZodType<Unknowable<z.output<S>>> {
   let tolerant = tolerantCache.get(schema)
@@ -75,12 +75,18 @@ function rebuild(node: AnySchema, wrap = true): z.ZodType {
       const options = (def.options as AnySchema[]).map((option) =>
         discriminator === undefined ? rebuild(option) : rebuildBranch(option, discriminator),
       )
+      if (discriminator !== undefined) options.push(unknownBranch(discriminator))
       return orUnknown(copy({ options }), wrap)
     }
     default:
       // Leaves, and pipes: a pipe (a transform) must never see UNKNOWN, so the whole pipe is wrapped.
       return orUnknown(node as z.ZodType, wrap)
   }
+}
+
+/** A branch for an unknown discriminator: the object is kept as given, nothing about it can be checked. */
+function unknownBranch(discriminator: string): z.ZodType {
+  return z.looseObject({ [discriminator]: unknownLiteral })
 }
 
 function rebuildBranch(option: AnySchema, discriminator: string): z.ZodType {

@@ -73,7 +73,10 @@ export function checkWith<S extends z.ZodType>(
   const effective: z.ZodType = skipUnknown ? tolerateUnknown(schema) : schema
   const result = effective.safeParse(input, { error: policyErrorMap })
   if (result.success) return { ok: true, value: result.data as Unknowable<z.output<S>> }
-  return { ok: false, failures: toCheckFailures(result.error.issues, input, { skipUnknown }) }
+  const failures = toCheckFailures(result.error.issues, input, { skipUnknown })
+  // Every failure was about an unknown value: nothing to report, and nothing better to return than the input.
+  if (failures.length === 0) return { ok: true, value: input as Unknowable<z.output<S>> }
+  return { ok: false, failures }
 }
 
 export class PolicyError extends Error {
