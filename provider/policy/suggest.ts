@@ -1,7 +1,7 @@
 /**
  * The candidate closest to a mistyped word, when it is close enough to be what was meant: at most a
- * third of the word's letters differ (case changes cost nothing), so "exportRetenion" suggests
- * "exportRetention" but "foo" suggests nothing.
+ * third of the typed word's letters differ (case changes cost nothing), so "exportRetenion" suggests
+ * "exportRetention" but "retention" (which could be any of three) suggests nothing.
  */
 export function closest(word: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined
@@ -13,7 +13,7 @@ export function closest(word: string, candidates: Iterable<string>): string | un
       bestDistance = distance
     }
   }
-  const tolerance = Math.max(1, Math.floor(Math.max(word.length, best?.length ?? 0) / 3))
+  const tolerance = Math.max(1, Math.floor(word.length / 3))
   return bestDistance <= tolerance ? best : undefined
 }
 
