@@ -18,7 +18,11 @@ const vmBackupTagsObject = strictObject({
         'explicitly. Any other string is a plain tag that smart selections can match.',
       examples: [[MEMORY_BACKUP_TAG], ['xo:no-bak=scratch VM']],
     }),
-  pool: poolSchema.optional(),
+  pool: poolSchema.optional().meta({
+    description:
+      'Configured pool the VMs are in, when the provider is configured with several pools. Omit it for the only ' +
+      '(or default) configured pool.',
+  }),
 })
 
 export type VmBackupTagsInput = z.input<typeof vmBackupTagsObject>

@@ -162,8 +162,8 @@ export interface VmBackupTagsArgs {
    */
   tags: pulumi.Input<pulumi.Input<string>[]>
   /**
-   * Name of the configured pool that stores this object, when the provider is configured with several
-   * pools. Omit it to use the only (or default) configured pool.
+   * Configured pool the VMs are in, when the provider is configured with several pools. Omit it for
+   * the only (or default) configured pool.
    */
   pool?: pulumi.Input<string>
 }

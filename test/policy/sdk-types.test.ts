@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import ts from 'typescript'
 import { describe, expect, it } from 'vitest'
+import { z } from 'zod'
 import { packageRoot } from '../../provider/common/package-info'
+import { POLICY_KINDS, policyKinds } from '../../provider/policy'
 import { generateSdkArgs, renderSdkArgs, SDK_ARGS_PATH } from '../../scripts/gen-sdk-types'
 
 describe('generated SDK argument types', () => {
@@ -29,6 +31,25 @@ describe('generated SDK argument types', () => {
     expect(source).toMatch(
       /Secret: pass it as a Pulumi secret[^\n]*\n(\s+\*[^\n]*\n)*\s+password\?: pulumi\.Input<string>/,
     )
+  })
+
+  it('are all described in docs/policy.md', () => {
+    const docs = readFileSync(join(packageRoot, 'docs', 'policy.md'), 'utf8')
+    const keys = new Set<string>()
+    const collect = (schema: unknown): void => {
+      if (Array.isArray(schema)) schema.forEach(collect)
+      else if (schema !== null && typeof schema === 'object') {
+        const { properties, ...rest } = schema as { properties?: Record<string, unknown> }
+        for (const [key, property] of Object.entries(properties ?? {})) {
+          keys.add(key)
+          collect(property)
+        }
+        Object.values(rest).forEach(collect)
+      }
+    }
+    for (const kind of POLICY_KINDS) collect(z.toJSONSchema(policyKinds[kind].schema, { io: 'input' }))
+    expect(keys.size).toBeGreaterThan(40)
+    expect([...keys].filter((key) => !docs.includes(`\`${key}\``))).toEqual([])
   })
 
   it('match the schemas in both directions once inputs are unwrapped (compiled on its own)', () => {
