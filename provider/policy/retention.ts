@@ -1,3 +1,5 @@
+import type { LongTermRetention } from './job-schedule'
+
 /**
  * Which backups retention keeps, with Xen Orchestra's semantics (`getOldEntries`, xo-backup-engine.md §5.7),
  * so that a repository shared with XO is pruned the same way by both:
@@ -15,10 +17,16 @@
  * does the same); snapshot retention passes the count itself over the existing snapshots.
  */
 
-export const LTR_PERIODS = ['daily', 'weekly', 'monthly', 'yearly'] as const
+export const LTR_PERIODS = [
+  'daily',
+  'weekly',
+  'monthly',
+  'yearly',
+] as const satisfies readonly (keyof LongTermRetention)[]
 export type LtrPeriod = (typeof LTR_PERIODS)[number]
 
-export type LongTermRetentionCounts = Partial<Record<LtrPeriod, number>>
+/** A schedule's longTermRetention, or part of it (a missing period counts 0). */
+export type LongTermRetentionCounts = Partial<LongTermRetention>
 
 export interface RetentionOptions {
   longTermRetention?: LongTermRetentionCounts

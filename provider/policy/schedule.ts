@@ -1,5 +1,6 @@
 import { CronExpressionParser } from 'cron-parser'
 import { expandCron } from './cron'
+import type { Schedule } from './job-schedule'
 
 /**
  * When schedules fire. Times are real instants (Date); the cron expression is read in the schedule's time
@@ -9,15 +10,10 @@ import { expandCron } from './cron'
  * change, as the wall clock says; sub-hourly schedules keep firing at their real-time pace.
  */
 
-export interface ScheduleTiming {
-  cron: string
-  timezone: string
-}
+export type ScheduleTiming = Pick<Schedule, 'cron' | 'timezone'>
 
-export interface NamedSchedule extends ScheduleTiming {
-  name: string
-  enabled?: boolean
-}
+/** A schedule as the job-level helpers need it; `enabled` defaults to true. */
+export type NamedSchedule = Pick<Schedule, 'name' | 'cron' | 'timezone'> & Partial<Pick<Schedule, 'enabled'>>
 
 const DAY = 86_400_000
 const HOUR = 3_600_000
