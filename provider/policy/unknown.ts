@@ -22,7 +22,8 @@ export function containsUnknown(value: unknown): boolean {
 
 /**
  * A validated spec as seen during preview: any field, element or nested object may be unknown.
- * Cross-field rules are written against this type so the compiler makes them handle unknowns.
+ * Cross-field rules are written against this type so the compiler makes them handle unknowns (except
+ * in string fields: the placeholder is a string too, so rules test those with isUnknown themselves).
  */
 export type Unknowable<T> =
   | Unknown
