@@ -14,6 +14,7 @@ declare module 'xen-api' {
     debounce?: number
     eventPollDelay?: number
     httpInactivityTimeout?: number
+    syncStackTraces?: boolean
   }
 
   export interface XapiRecord {
