@@ -71,6 +71,9 @@ export class GcEngine {
   private closing = false
   private readonly aborter = new AbortController()
   private readonly idleWaiters: Array<() => void> = []
+  private readonly sleepers = new Set<() => void>()
+  /** Bumped by `expedite`: a sleep planned before the bump does not happen. */
+  private expedites = 0
   private readonly injected: CoalesceErrno[] = []
   /** The last unexpected failure of a GC loop (the loop ends, the task fails, the next kick retries). */
   lastError: unknown = null
@@ -234,6 +237,7 @@ export class GcEngine {
 
   private async quietPeriod(): Promise<void> {
     const { knobs } = this.host
+    const plannedAt = this.expedites
     const until = await this.host.exclusive(async (tx) => {
       const gc = this.host.model().gc
       if (gc.quietUntil === null) {
@@ -243,7 +247,7 @@ export class GcEngine {
       }
       return gc.quietUntil
     })
-    await this.sleep(until - Date.now())
+    await this.sleep(until - Date.now(), plannedAt)
   }
 
   private async markBootInitDone(): Promise<void> {
@@ -254,19 +258,44 @@ export class GcEngine {
     })
   }
 
-  private sleep(ms: number): Promise<void> {
+  /** Sleeps `ms` of simulated time; `expedite` ends it early, `close` aborts it. */
+  private sleep(ms: number, plannedAt: number): Promise<void> {
     if (this.aborter.signal.aborted) return Promise.reject(new Aborted())
-    if (ms <= 0) return Promise.resolve()
+    if (ms <= 0 || plannedAt !== this.expedites) return Promise.resolve()
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.aborter.signal.removeEventListener('abort', onAbort)
-        resolve()
-      }, ms)
-      const onAbort = () => {
+      const done = () => {
         clearTimeout(timer)
+        this.sleepers.delete(wake)
+        this.aborter.signal.removeEventListener('abort', onAbort)
+      }
+      const wake = () => {
+        done()
+        resolve()
+      }
+      const onAbort = () => {
+        done()
         reject(new Aborted())
       }
+      const timer = setTimeout(wake, ms)
+      this.sleepers.add(wake)
       this.aborter.signal.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  /**
+   * Test hook: the quiet period and the coalesce in progress end now, as if their time had passed
+   * (the work itself still happens, in order).
+   */
+  async expedite(): Promise<void> {
+    // Wake first: a live leaf-coalesce sleeps holding the SR lock.
+    this.expedites++
+    for (const wake of [...this.sleepers]) wake()
+    await this.host.exclusive(async (tx) => {
+      const gc = this.host.model().gc
+      const now = Date.now()
+      if (gc.quietUntil !== null && gc.quietUntil > now) gc.quietUntil = now
+      if (gc.inProgress !== null && gc.inProgress.endsAt > now) gc.inProgress.endsAt = now
+      tx.changed()
     })
   }
 
@@ -355,6 +384,7 @@ export class GcEngine {
    */
   private async coalesce(state: RunState, child: VhdNode): Promise<boolean> {
     const vhd = child.vhd
+    const plannedAt = this.expedites
     const endsAt = await this.host.exclusive(async (tx) => {
       const model = this.host.model()
       const node = model.node(vhd)
@@ -370,7 +400,7 @@ export class GcEngine {
     })
     if (endsAt === null) return false
     try {
-      await this.sleep(endsAt - Date.now())
+      await this.sleep(endsAt - Date.now(), plannedAt)
     } catch (error) {
       this.host.setReserved(0)
       throw error
@@ -440,6 +470,7 @@ export class GcEngine {
         return
       }
     }
+    const plannedAt = this.expedites
     await this.host.exclusive(async (tx) => {
       const model = this.host.model()
       const node = model.nodeOf(vdi)
@@ -449,7 +480,7 @@ export class GcEngine {
       tx.publish()
       try {
         this.host.setReserved(Math.max(0, extraSpaceForLeafCoalesce(model, node, parent)))
-        await this.sleep(this.duration(node))
+        await this.sleep(this.duration(node), plannedAt)
         this.host.setReserved(0)
         const failure = this.injected.shift()
         if (failure !== undefined) {

@@ -1120,6 +1120,7 @@ export class SrEngine {
     freeze(): Promise<void>
     unfreeze(): Promise<void>
     whenIdle(): Promise<void>
+    expedite(): Promise<void>
     readonly active: boolean
     readonly frozen: boolean
     readonly lastError: unknown
@@ -1132,6 +1133,7 @@ export class SrEngine {
       freeze: () => engine.freeze(),
       unfreeze: () => engine.unfreeze(),
       whenIdle: () => engine.whenIdle(),
+      expedite: () => engine.expedite(),
       get active() {
         return engine.active
       },
