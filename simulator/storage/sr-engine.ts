@@ -24,7 +24,7 @@ import type { Knobs } from './knobs'
 import { SrModel, VdiEntry, VhdNode } from './model'
 import { Mutex } from './mutex'
 import type { RecordView, VdiRecordFacts } from './records'
-import { type Allocation, type SrRecord, SrRecordSchema, type SrType, UuidSchema } from './schema'
+import { type Allocation, SrRecordSchema, type SrType, UuidSchema } from './schema'
 import {
   BLOCK_SIZE,
   blockCount,
@@ -152,20 +152,20 @@ export class SrEngine {
   /** Opens an SR a previous run left, sweeps files a crash left unreferenced, resumes its GC. */
   static async load(directory: string, knobs: Knobs, records: RecordView, emitter: Emitter): Promise<SrEngine> {
     const path = join(directory, SR_FILE)
-    let record: SrRecord
+    let model: SrModel
     try {
       const parsed = SrRecordSchema.safeParse(JSON.parse(await readFile(path, 'utf8')))
       if (!parsed.success) {
         throw new Error(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
       }
-      record = parsed.data
+      model = SrModel.fromRecord(parsed.data)
     } catch (error) {
       throw new Error(
         `cannot load the simulated SR state ${path}: ${(error as Error).message}. ` +
           'Restore it from a copy, or remove its directory to drop the SR.',
       )
     }
-    const engine = new SrEngine(SrModel.fromRecord(record), directory, knobs, records, emitter)
+    const engine = new SrEngine(model, directory, knobs, records, emitter)
     await engine.files.init()
     await engine.cbtFiles.init()
     await engine.sweep()
@@ -176,8 +176,9 @@ export class SrEngine {
 
   async close(): Promise<void> {
     if (this.closed) return
-    this.closed = true
+    // The collector may still commit its last step (e.g. the quiet period it just planned).
     await this.gcEngine.close()
+    this.closed = true
     await this.lock.run(async () => {
       await this.persist()
       await this.files.close()
