@@ -45,6 +45,7 @@ describe('garbage collection and coalesce', () => {
     await sr.write(disk.uuid, 0, pattern(3 * BLOCK_SIZE, 1))
     const { snapshot, baseCopy } = await sr.snapshotVdi(disk.uuid)
     await sr.write(disk.uuid, 10 * BLOCK_SIZE + 5, pattern(100, 2))
+    await sr.write(disk.uuid, BLOCK_SIZE + 5, pattern(100, 3)) // overrides the base copy's block 1
     const before = await contentDigest(sr, disk.uuid)
 
     await sr.destroyVdi(snapshot.uuid)
@@ -71,7 +72,11 @@ describe('garbage collection and coalesce', () => {
     const snapshots: string[] = []
     for (let i = 0; i < 6; i++) {
       await sr.write(disk.uuid, (i * 7 + 1) * MiB + i, pattern(3 * MiB + 11, i))
-      if (i === 2) await sr.fillSynthetic(disk.uuid, { seed: 77, ranges: [{ start: 20, end: 25 }] })
+      // The same block rewritten in every interval: coalesces must let the child's copy win.
+      await sr.write(disk.uuid, 50 * MiB + i * 1000, pattern(5000, 60 + i))
+      // Block 22 is stored in the oldest base copy, then replaced by synthetic blocks two intervals later.
+      if (i === 0) await sr.write(disk.uuid, 44 * MiB + 3, pattern(777, 5))
+      if (i === 2) await sr.fillSynthetic(disk.uuid, { seed: 77, ranges: [{ start: 20, end: 26 }] })
       snapshots.push((await sr.snapshotVdi(disk.uuid)).snapshot.uuid)
       await sr.write(other.uuid, i * BLOCK_SIZE, pattern(10, 100 + i))
       snapshots.push((await sr.snapshotVdi(other.uuid)).snapshot.uuid)
