@@ -500,8 +500,19 @@ export class SrEngine {
       }
       node.virtualSize = size
       if (entry.cbt !== null) {
-        entry.cbt.size = size
-        await this.cbtFiles.resize(entry.cbt.log, size)
+        if (this.injectedCbtFailures.resize > 0) {
+          this.injectedCbtFailures.resize--
+          // `resize_cbt`: the disk is resized, CBT is switched off.
+          this.disableCbtOnError(
+            tx,
+            entry,
+            'VDI_CBT_RESIZE_FAILED',
+            `Resizing of CBT metadata for disk ${uuid} failed.`,
+          )
+        } else {
+          entry.cbt.size = size
+          await this.cbtFiles.resize(entry.cbt.log, size)
+        }
       }
       tx.changed()
     })
@@ -819,6 +830,24 @@ export class SrEngine {
     const log = source.cbt!
     const previous = log.parent === null ? undefined : this.model.vdi(log.parent)
     if (previous?.cbt != null) previous.cbt.child = snapshot
+    // On LVHD the snapshot's space check already covers the new 4 MiB log (its two journal LVs are
+    // freed by then), so only an injected failure gets here.
+    if (this.injectedCbtFailures.snapshot > 0) {
+      this.injectedCbtFailures.snapshot--
+      // The snapshot keeps the log; the source loses CBT (`VDI_CBT_SNAPSHOT_FAILED`).
+      this.model.vdi(snapshot)!.cbt = { ...log, consistent: true }
+      source.cbt = null
+      this.emitter.emit('message', {
+        action: 'create',
+        uuid: randomUUID(),
+        name: 'VDI_CBT_SNAPSHOT_FAILED',
+        priority: 3,
+        cls: 'VDI',
+        objUuid: source.uuid,
+        body: `Creating CBT metadata log for disk ${source.uuid} failed.`,
+      })
+      return
+    }
     const fresh = randomUUID()
     await this.cbtFiles.create(fresh, log.size)
     this.model.vdi(snapshot)!.cbt = { ...log, consistent: true, child: source.uuid }
@@ -1148,8 +1177,18 @@ export class SrEngine {
     }
   }
 
+  private readonly injectedCbtFailures = { resize: 0, snapshot: 0 }
+
   /** Test hooks that damage state the way real failures do. */
   readonly faults = {
+    /** The next CBT log resize fails (`cbt-util set -s`): CBT is disabled, `VDI_CBT_RESIZE_FAILED`. */
+    failNextCbtResize: (): void => {
+      this.injectedCbtFailures.resize++
+    },
+    /** The next snapshot cannot create the new leaf log: CBT is disabled, `VDI_CBT_SNAPSHOT_FAILED`. */
+    failNextCbtSnapshot: (): void => {
+      this.injectedCbtFailures.snapshot++
+    },
     /** Cuts a CBT log's bitmap short, so `list_changed_blocks` through it fails with 459. */
     truncateCbtBitmap: async (uuid: string, bytes = 0): Promise<void> => {
       await this.lock.run(async () => {

@@ -255,3 +255,33 @@ describe('changed block tracking', () => {
     ])
   })
 })
+
+describe('CBT switching itself off', () => {
+  it('on a failed log resize and on a snapshot that cannot create the new log, with messages', async () => {
+    const { sr, messages } = await setup()
+    const disk = await sr.createVdi({ virtualSize: 64 * MiB })
+    await sr.enableCbt(disk.uuid)
+    sr.faults.failNextCbtSnapshot()
+    await sr.write(disk.uuid, 0, pattern(10, 1))
+    const { snapshot } = await sr.snapshotVdi(disk.uuid)
+    expect(snapshot.cbtEnabled).toBe(true)
+    expect(sr.vdi(disk.uuid).cbtEnabled).toBe(false)
+    // The chain ends at the snapshot: the disk no longer has a log to reach.
+    expect((await rejection(sr.listChangedBlocks(snapshot.uuid, disk.uuid))).code).toBe('SR_BACKEND_FAILURE_460')
+    expect(messages.at(-1)).toMatchObject({
+      name: 'VDI_CBT_SNAPSHOT_FAILED',
+      cls: 'VDI',
+      objUuid: disk.uuid,
+      body: `Creating CBT metadata log for disk ${disk.uuid} failed.`,
+    })
+
+    await sr.enableCbt(disk.uuid)
+    sr.faults.failNextCbtResize()
+    expect((await sr.resizeVdi(disk.uuid, 128 * MiB)).virtualSize).toBe(128 * MiB)
+    expect(sr.vdi(disk.uuid).cbtEnabled).toBe(false)
+    expect(messages.at(-1)).toMatchObject({
+      name: 'VDI_CBT_RESIZE_FAILED',
+      body: `Resizing of CBT metadata for disk ${disk.uuid} failed.`,
+    })
+  })
+})
