@@ -7,6 +7,7 @@ import type { Knobs } from './knobs'
 import type { SrModel, VhdNode } from './model'
 import type { VdiRecordFacts } from './records'
 import { BLOCK_SIZE } from './sizes'
+import type { SrTransaction } from './sr-context'
 
 /**
  * The per-SR garbage collector and coalescer (`cleanup.py`, storage-semantics.md §4 and §8.5): one
@@ -16,16 +17,6 @@ import { BLOCK_SIZE } from './sizes'
  */
 
 export type CoalesceErrno = 'ENOSPC' | 'EIO'
-
-/** An open critical section of the SR: changes made through it are committed atomically at its end. */
-export interface SrTransaction {
-  /** The model changed: persist it when the section ends. */
-  changed(): void
-  /** Runs after the commit succeeded (deleting files the new metadata no longer references). */
-  afterCommit(action: () => Promise<void>): void
-  /** Publishes facts now (transient state such as `paused`) without waiting for the commit. */
-  publish(): void
-}
 
 /** What the collector needs from its SR. */
 export interface GcHost {

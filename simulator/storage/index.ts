@@ -16,6 +16,7 @@ export type {
   BlockWrite,
   ContentRun,
   CreateVdiOptions,
+  GcControl,
   SnapshotResult,
   SrEngine,
   SyntheticFill,
