@@ -83,7 +83,7 @@ type Emitter = EventEmitter<StorageEventMap>
 const SR_FILE = 'sr.json'
 
 /** Writes with at most this many blocks share one metadata commit (imports stream through here). */
-const WRITE_BATCH_BLOCKS = 32
+const WRITE_BATCH_BLOCKS = 16
 
 /**
  * The storage manager of one SR: its VHD trees, contents, sizes, CBT logs and garbage collector.
@@ -442,9 +442,10 @@ export class SrEngine {
    */
   async dataDestroyVdi(uuid: string): Promise<VdiFacts> {
     if (this.model.vdi(uuid) !== undefined && this.model.nodeOf(uuid) === undefined) return this.vdi(uuid)
-    const entry = checkDataDestroy(this.context, uuid)
+    checkDataDestroy(this.context, uuid)
     const deadline = Date.now() + this.knobs.dataDestroyDetachWaitMs
-    while (entry.attachments.length > 0 && Date.now() < deadline) {
+    const attached = () => (this.model.vdi(uuid)?.attachments.length ?? 0) > 0
+    while (attached() && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(50, Math.max(1, deadline - Date.now()))))
     }
     await this.exclusive((tx) => dataDestroyVdi(this.context, tx, uuid))
