@@ -6,6 +6,7 @@
 export { isStorageError, type ObjectClass, type ObjectMention, StorageError } from './errors'
 export type { GcTaskEvent, MessageEvent, SrFacts, StorageEventMap, StorageEventName, VdiFacts } from './events'
 export type { CoalesceErrno } from './gc'
+export * as health from './health'
 export { type Knobs, type KnobsInput, KnobsSchema, resolveKnobs } from './knobs'
 export { type CreateSrOptions, StorageManager, type StorageManagerOptions, type VmSnapshotItem } from './manager'
 export { MemoryRecordView, type RecordView, type SrRecordFacts, type VdiRecordFacts } from './records'
