@@ -53,8 +53,8 @@ export interface BackendCapabilities {
   readonly durableSync: boolean
 }
 
-/** Bytes as they come: a Node.js Readable or any async iterable of chunks. */
-export type DataSource = AsyncIterable<Uint8Array>
+/** Bytes as they come: a Node.js Readable, any async iterable of chunks, or chunks already in memory. */
+export type DataSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>
 
 /**
  * Checks a fully written temporary file before it is renamed into place (VHD header and footers,

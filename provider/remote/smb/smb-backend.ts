@@ -74,8 +74,16 @@ export class SmbBackend implements RemoteBackend {
     try {
       await connection.stat('')
     } catch (error) {
+      // Access denied to the share means a bad logon, or a good logon without rights on the share:
+      // listing the server's shares needs only the logon, so it tells the two apart.
+      const loggedOn =
+        isAccessDenied(error) &&
+        (await connection.listShares().then(
+          () => true,
+          () => false,
+        ))
       await connection.close().catch(() => {})
-      throw connectError(error, location, name)
+      throw connectError(error, location, name, loggedOn)
     }
     const base = normalizeRemotePath(location.path)
     if (base !== '') {
@@ -271,8 +279,13 @@ class SmbFile implements RandomAccessFile {
   }
 }
 
+function isAccessDenied(error: unknown): boolean {
+  const code = systemCodeOf(error)
+  return code === 'EACCES' || code === 'EPERM'
+}
+
 /** The first call logs on: its failures say what is wrong with the remote's settings. */
-function connectError(error: unknown, location: SmbLocation, name: string): RemoteError {
+function connectError(error: unknown, location: SmbLocation, name: string, loggedOn: boolean): RemoteError {
   const code = systemCodeOf(error)
   const server = `${location.host}${location.port === undefined ? '' : `:${location.port}`}`
   const user = location.domain === undefined ? location.username : `${location.domain}\\${location.username}`
@@ -280,12 +293,18 @@ function connectError(error: unknown, location: SmbLocation, name: string): Remo
   switch (code) {
     case 'EACCES':
     case 'EPERM':
-      return new RemoteError(
-        'ELOGON',
-        `SMB logon failure for user "${user}" on host ${server}: check the remote's credentials (user name, password, domain); ` +
-          `if they are right, check that this user may access share "${location.share}"`,
-        details,
-      )
+      return loggedOn
+        ? new RemoteError(
+            'EACCES',
+            `SMB user "${user}" logged on to host ${server} but may not access share "${location.share}": ` +
+              "grant this user access to the share (the share's valid users and its directory's permissions)",
+            details,
+          )
+        : new RemoteError(
+            'ELOGON',
+            `SMB logon failure for user "${user}" on host ${server}: check the remote's credentials (user name, password, domain)`,
+            details,
+          )
     case 'ENOENT':
     case 'ENODEV':
     case 'ENXIO':

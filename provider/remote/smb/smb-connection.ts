@@ -249,8 +249,18 @@ export class SmbConnection {
   }
 
   list(path: string): Promise<SmbDirectoryEntry[]> {
+    return this.listUrl(this.url(path))
+  }
+
+  /** Lists the server's shares: succeeds once logged on, whatever the share permissions. */
+  listShares(): Promise<SmbDirectoryEntry[]> {
+    const port = this.server.port === undefined ? '' : `:${this.server.port}`
+    return this.listUrl(`smb://${this.server.host}${port}/`)
+  }
+
+  private listUrl(url: string): Promise<SmbDirectoryEntry[]> {
     return this.queued(async () => {
-      const opened = await callAsync<Pointer | null>(this.fn.opendir, this.context, this.url(path))
+      const opened = await callAsync<Pointer | null>(this.fn.opendir, this.context, url)
       if (!opened.value) throw new SmbCallError(opened.errno, 'opendir')
       const dir = opened.value
       const entries: SmbDirectoryEntry[] = []
