@@ -49,26 +49,28 @@ export async function saveAtomically(
   options.signal?.throwIfAborted()
 
   const { tempPath, file } = await createTemporary(target, finalPath)
-  let written = 0
+  // Counted as writes succeed, so a failure can say how far it got.
+  const progress = { written: 0 }
   let open = true
   try {
-    written = await writeAll(file, source, options.signal, (error) =>
+    await writeAll(file, source, options.signal, progress, (error) =>
       toRemoteError(error, { remote: target.name, operation: 'write', path: tempPath }),
     )
     await file.sync().catch((error: unknown) => {
       throw toRemoteError(error, { remote: target.name, operation: 'sync', path: tempPath })
     })
-    if (options.validator !== undefined) await validate(options.validator, file, finalPath, written, target.name)
+    if (options.validator !== undefined)
+      await validate(options.validator, file, finalPath, progress.written, target.name)
     open = false
     await file.close()
     await target.rename(tempPath, finalPath)
   } catch (error) {
     if (open) await file.close().catch(() => {})
     await target.remove(tempPath).catch(() => {})
-    throw await explainFailure(error, target, finalPath, written)
+    throw await explainFailure(error, target, finalPath, progress.written)
   }
   await target.syncDirectory(remoteDirname(finalPath))
-  return { path: finalPath, size: written }
+  return { path: finalPath, size: progress.written }
 }
 
 async function createTemporary(
@@ -92,18 +94,18 @@ async function writeAll(
   file: RandomAccessFile,
   source: DataSource,
   signal: AbortSignal | undefined,
+  progress: { written: number },
   remoteError: (error: unknown) => RemoteError,
-): Promise<number> {
+): Promise<void> {
   const buffer = Buffer.allocUnsafe(WRITE_CHUNK_SIZE)
   let filled = 0
-  let position = 0
   const write = async (data: Uint8Array) => {
     try {
-      await file.write(position, data)
+      await file.write(progress.written, data)
     } catch (error) {
       throw remoteError(error)
     }
-    position += data.length
+    progress.written += data.length
   }
   for await (const chunk of source) {
     signal?.throwIfAborted()
@@ -127,7 +129,6 @@ async function writeAll(
   }
   signal?.throwIfAborted()
   if (filled > 0) await write(buffer.subarray(0, filled))
-  return position
 }
 
 async function validate(

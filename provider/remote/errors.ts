@@ -29,6 +29,8 @@ export type RemoteErrorCode =
 
 /** Errors worth retrying: the same call may succeed a moment later. */
 const transientCodes: ReadonlySet<string> = new Set([
+  // A server restarting refuses connections for a moment; a wrong port is caught at connect time.
+  'ECONNREFUSED',
   'ETIMEDOUT',
   'ECONNRESET',
   'ECONNABORTED',

@@ -27,7 +27,7 @@ export function noSpaceError(details: NoSpaceDetails): RemoteError {
   const when =
     details.written === undefined
       ? 'nothing was written'
-      : `the partial file (${formatBytes(details.written)}) was removed and existing backups are untouched`
+      : `the partial file of ${formatBytes(details.written)} was removed and existing backups are untouched`
   return new RemoteError(
     'ENOSPC',
     `not enough space on remote ${details.remote} to write "${details.path}": ${free}, ${needed}; ${when}. ${whatToDo}`,

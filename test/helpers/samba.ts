@@ -29,6 +29,8 @@ export interface SambaServer {
   location(path?: string): SmbLocation
   /** smbd's own output so far (tests grep it for secrets). */
   log(): string
+  /** Stops smbd, waits `downMs`, starts it again on the same port with the same share. */
+  restart(downMs?: number): Promise<void>
   stop(): Promise<void>
 }
 
@@ -37,6 +39,8 @@ export interface SambaOptions {
   shareSizeBytes?: number
   username?: string
   password?: string
+  /** More SMB users, known to the server but not allowed on the share. */
+  otherUsers?: { username: string; password: string }[]
 }
 
 export async function startSamba(options: SambaOptions = {}): Promise<SambaServer> {
@@ -91,47 +95,59 @@ export async function startSamba(options: SambaOptions = {}): Promise<SambaServe
     ].join('\n'),
   )
   await runWithInput(smbpasswd, ['-c', conf, '-s', '-a', username], `${password}\n${password}\n`)
+  for (const other of options.otherUsers ?? []) {
+    await ensureUnixUser(other.username)
+    await runWithInput(smbpasswd, ['-c', conf, '-s', '-a', other.username], `${other.password}\n${other.password}\n`)
+  }
 
   const smbdArgs = ['-s', conf, '--foreground', '--no-process-group', '--debug-stdout']
-  const child =
-    options.shareSizeBytes === undefined
-      ? spawn(smbd, smbdArgs, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(
-          'unshare',
-          [
-            '--mount',
-            '--propagation',
-            'private',
-            'sh',
-            '-c',
-            'mount -t tmpfs -o "size=$1,uid=$2,gid=$3,mode=0755" tmpfs "$4" && shift 4 && exec "$@"',
-            'sh',
-            String(options.shareSizeBytes),
-            String(uid),
-            String(gid),
-            shareDir,
-            smbd,
-            ...smbdArgs,
-          ],
-          { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-        )
   let output = ''
-  const capture = (data: Buffer) => {
-    output = (output + data.toString()).slice(-1_000_000)
+  const launch = async (): Promise<Running> => {
+    const child =
+      options.shareSizeBytes === undefined
+        ? spawn(smbd, smbdArgs, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn(
+            'unshare',
+            [
+              '--mount',
+              '--propagation',
+              'private',
+              'sh',
+              '-c',
+              'mount -t tmpfs -o "size=$1,uid=$2,gid=$3,mode=0755" tmpfs "$4" && shift 4 && exec "$@"',
+              'sh',
+              String(options.shareSizeBytes),
+              String(uid),
+              String(gid),
+              shareDir,
+              smbd,
+              ...smbdArgs,
+            ],
+            { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+          )
+    const capture = (data: Buffer) => {
+      output = (output + data.toString()).slice(-1_000_000)
+    }
+    child.stdout?.on('data', capture)
+    child.stderr?.on('data', capture)
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    try {
+      await waitForPort(port, exited, () => output)
+    } catch (error) {
+      await stopProcess(child, exited)
+      throw error
+    }
+    return { child, exited }
   }
-  child.stdout?.on('data', capture)
-  child.stderr?.on('data', capture)
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
 
+  let running: Running
   try {
-    await waitForPort(port, exited, () => output)
+    running = await launch()
   } catch (error) {
-    await stopProcess(child, exited)
     await rm(dir, { recursive: true, force: true })
     throw error
   }
-
-  const visibleShareDir = options.shareSizeBytes === undefined ? shareDir : `/proc/${child.pid}/root${shareDir}`
+  const visibleShareDir = options.shareSizeBytes === undefined ? shareDir : `/proc/${running.child.pid}/root${shareDir}`
   return {
     host: '127.0.0.1',
     port,
@@ -149,11 +165,22 @@ export async function startSamba(options: SambaOptions = {}): Promise<SambaServe
       username,
     }),
     log: () => output,
+    restart: async (downMs = 0) => {
+      if (options.shareSizeBytes !== undefined) throw new Error('restart() keeps the share: not with a tmpfs share')
+      await stopProcess(running.child, running.exited)
+      await new Promise((r) => setTimeout(r, downMs))
+      running = await launch()
+    },
     stop: async () => {
-      await stopProcess(child, exited)
+      await stopProcess(running.child, running.exited)
       await rm(dir, { recursive: true, force: true })
     },
   }
+}
+
+interface Running {
+  child: ChildProcess
+  exited: Promise<number | null>
 }
 
 async function which(command: string, help: string): Promise<string> {
