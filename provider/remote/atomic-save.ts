@@ -21,6 +21,8 @@ export interface AtomicSaveTarget {
  * small enough that memory use stays bounded whatever the file size.
  */
 export const WRITE_CHUNK_SIZE = 4 * 1024 * 1024
+/** Chunks at least this large are written as they come, without coalescing (no copy). */
+const DIRECT_WRITE_SIZE = 1024 * 1024
 
 /** XO's temporary name, so that XO's clean-up recognises our leftovers and we recognise XO's. */
 export function temporaryName(path: string, now: number): string {
@@ -90,6 +92,12 @@ async function createTemporary(
   }
 }
 
+/**
+ * Streams `source` into `file`. One write is in flight while the next chunk is read from the source,
+ * so a network source and a network remote work at the same time. Small chunks are coalesced into
+ * two alternating buffers (one being written, one being filled); chunks of 1 MiB or more are written
+ * as they are, without a copy. Memory: at most two buffers plus the chunk in hand.
+ */
 async function writeAll(
   file: RandomAccessFile,
   source: DataSource,
@@ -97,38 +105,57 @@ async function writeAll(
   progress: { written: number },
   remoteError: (error: unknown) => RemoteError,
 ): Promise<void> {
-  const buffer = Buffer.allocUnsafe(WRITE_CHUNK_SIZE)
+  const buffers = [Buffer.allocUnsafe(WRITE_CHUNK_SIZE), Buffer.allocUnsafe(WRITE_CHUNK_SIZE)] as const
+  let current = 0
   let filled = 0
-  const write = async (data: Uint8Array) => {
-    try {
-      await file.write(progress.written, data)
-    } catch (error) {
-      throw remoteError(error)
-    }
-    progress.written += data.length
+  let submitted = 0
+  let inFlight: Promise<void> = Promise.resolve()
+  let failure: RemoteError | undefined
+  const submit = async (data: Uint8Array) => {
+    await inFlight
+    if (failure !== undefined) throw failure
+    const position = submitted
+    submitted += data.length
+    inFlight = file.write(position, data).then(
+      () => {
+        progress.written += data.length
+      },
+      (error: unknown) => {
+        failure = remoteError(error)
+      },
+    )
   }
-  for await (const chunk of source) {
+  try {
+    for await (const chunk of source) {
+      signal?.throwIfAborted()
+      if (failure !== undefined) throw failure
+      let offset = 0
+      while (offset < chunk.length) {
+        if (filled === 0 && chunk.length - offset >= DIRECT_WRITE_SIZE) {
+          const end = Math.min(chunk.length, offset + WRITE_CHUNK_SIZE)
+          await submit(chunk.subarray(offset, end))
+          offset = end
+          continue
+        }
+        const buffer = buffers[current]!
+        const n = Math.min(WRITE_CHUNK_SIZE - filled, chunk.length - offset)
+        buffer.set(chunk.subarray(offset, offset + n), filled)
+        filled += n
+        offset += n
+        if (filled === WRITE_CHUNK_SIZE) {
+          await submit(buffer)
+          current ^= 1
+          filled = 0
+        }
+      }
+    }
     signal?.throwIfAborted()
-    let offset = 0
-    while (offset < chunk.length) {
-      if (filled === 0 && chunk.length - offset >= WRITE_CHUNK_SIZE) {
-        // Large chunks go out as they are: no copy.
-        await write(chunk.subarray(offset, offset + WRITE_CHUNK_SIZE))
-        offset += WRITE_CHUNK_SIZE
-        continue
-      }
-      const n = Math.min(WRITE_CHUNK_SIZE - filled, chunk.length - offset)
-      buffer.set(chunk.subarray(offset, offset + n), filled)
-      filled += n
-      offset += n
-      if (filled === WRITE_CHUNK_SIZE) {
-        await write(buffer)
-        filled = 0
-      }
-    }
+    if (filled > 0) await submit(buffers[current]!.subarray(0, filled))
+  } finally {
+    // Never leave a write running behind an error: the caller closes and removes the file next.
+    await inFlight
   }
-  signal?.throwIfAborted()
-  if (filled > 0) await write(buffer.subarray(0, filled))
+  if (failure !== undefined) throw failure
 }
 
 async function validate(
