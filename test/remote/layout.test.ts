@@ -32,6 +32,7 @@ import {
   listVmBackups,
   replaceVmBackupMetadata,
 } from '../../provider/remote/layout/vm-backups'
+import { acquireLock } from '../../provider/remote/lock'
 import { readSmallFile, saveSmallFile } from '../../provider/remote/small-files'
 import { SmbBackend } from '../../provider/remote/smb/smb-backend'
 import { startSamba } from '../helpers/samba'
@@ -158,7 +159,16 @@ describe.each(subjects)('XO repository layout on a %s remote', (_name, setup) =>
       code: 'EINVALID',
       message: expect.stringMatching(/its data files are missing \(.*20260821T030013Z\.xva\); write them first/),
     })
+    // A lock that is no longer held stops the commit.
+    const lock = await acquireLock(backend, vmBackupDir(vm))
+    await lock.release()
+    await expect(commitVmBackup(backend, good, { lock })).rejects.toThrow(/was released/)
     await commitVmBackup(backend, good)
+    // Data of an existing backup is never replaced, nor its metadata.
+    await expect(saveFullBackupData(backend, vm, timestamp, [Buffer.from('other')])).rejects.toMatchObject({
+      code: 'EEXIST',
+    })
+    expect((await readSmallFile(backend, xvaPath(vm, timestamp))).length).toBe(1000)
     await expect(commitVmBackup(backend, good)).rejects.toMatchObject({
       code: 'EEXIST',
       message: expect.stringContaining('already transferred'),
@@ -185,6 +195,9 @@ describe.each(subjects)('XO repository layout on a %s remote', (_name, setup) =>
       /field vhds.OpaqueRef:d1: must be "vdis\/d4a1e6b2-3c5f-4a8e-9b7d-1f2e3c4d5a6b\/<vdi uuid>\/20260822T030012Z.vhd"/,
     )
     await commitVmBackup(backend, metadata)
+    await expect(
+      saveDeltaDisk(backend, { vmUuid: vm, jobId: XO_JOB, vdiUuid: vdi, timestamp }, [Buffer.from('x')]),
+    ).rejects.toMatchObject({ code: 'EEXIST' })
     const [backup] = (await listVmBackups(backend, vm)).backups
     expect(backup).toMatchObject({ status: 'complete', metadata, dataFiles: [`${vmBackupDir(vm)}/${disk.vhd}`] })
   })

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto'
 import type { DataSource, RemoteBackend, Validator } from '../backend'
-import { saveSmallFile } from '../small-files'
-import { checksumPath, vhdField, vmBackupDir, xvaField, xvaPath } from './paths'
+import { RemoteError } from '../errors'
+import { exists, saveSmallFile } from '../small-files'
+import { checksumPath, metadataPath, vhdField, vmBackupDir, xvaField, xvaPath } from './paths'
 
 /**
  * Writing a backup's data files where XO expects them (docs/remote-format.md §2, §4.1). Each is
@@ -29,6 +30,7 @@ export async function saveFullBackupData(
   options: DataWriteOptions = {},
 ): Promise<{ xva: string; size: number }> {
   const path = xvaPath(vmUuid, timestamp)
+  await refuseExisting(backend, metadataPath(vmUuid, timestamp))
   await backend.mkdir(vmBackupDir(vmUuid), { recursive: true })
   const md5 = createHash('md5')
   const { size } = await backend.save(path, hashing(source, md5), options)
@@ -45,9 +47,26 @@ export async function saveDeltaDisk(
 ): Promise<{ vhd: string; size: number }> {
   const vhd = vhdField(target.jobId, target.vdiUuid, target.timestamp)
   const path = `${vmBackupDir(target.vmUuid)}/${vhd}`
+  await refuseExisting(backend, metadataPath(target.vmUuid, target.timestamp))
+  // A VHD of that name may be the parent of later ones: never replace it.
+  await refuseExisting(backend, path)
   await backend.mkdir(path.slice(0, path.lastIndexOf('/')), { recursive: true })
   const { size } = await backend.save(path, source, options)
   return { vhd, size }
+}
+
+/** Data of a backup that exists must never be replaced (two runs within the same second). */
+async function refuseExisting(backend: RemoteBackend, path: string): Promise<void> {
+  if (await exists(backend, path)) {
+    throw new RemoteError(
+      'EEXIST',
+      `"${path}" already exists on remote ${backend.name} (already transferred); it was left as it is`,
+      {
+        remote: backend.name,
+        path,
+      },
+    )
+  }
 }
 
 async function* hashing(source: DataSource, hash: ReturnType<typeof createHash>): AsyncGenerator<Uint8Array> {
