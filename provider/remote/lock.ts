@@ -166,6 +166,10 @@ class HeldLock implements Lock {
     clearTimeout(this.timer)
     // A lost lock belongs to someone else now: leave it alone.
     if (this.lostError !== undefined) return
+    await this.removeLock()
+  }
+
+  private async removeLock(): Promise<void> {
     await this.backend.remove(this.ownerPath).catch(() => {})
     await this.backend.removeDirectory(this.lockPath).catch((error: unknown) => {
       if (!isRemoteError(error, 'ENOENT')) throw error
@@ -211,7 +215,9 @@ class HeldLock implements Lock {
   }
 
   private schedule(delay = this.updateMs): void {
-    this.timer = setTimeout(() => void this.refresh(), delay)
+    this.timer = setTimeout(() => {
+      this.refresh().catch((error: unknown) => this.options.log?.(`lock refresh failed: ${(error as Error).message}`))
+    }, delay)
     // A held lock must not keep the process alive; a process that exits leaves a lock that goes stale.
     this.timer.unref()
   }
@@ -252,11 +258,19 @@ class HeldLock implements Lock {
 
   /** XO re-acquires a compromised lock; so do we. If someone else holds it now, the lock is lost. */
   private async compromised(reason: string): Promise<void> {
+    // Released while the refresh was under way: the missing lock is our own doing.
+    if (this.released) return
     this.options.log?.(`lock compromised: ${reason}; taking it again`)
     try {
       await this.acquire()
+      if (this.released) {
+        clearTimeout(this.timer)
+        await this.removeLock()
+        return
+      }
       this.options.log?.(`compromised lock ${this.lockPath} was re-acquired`)
     } catch (error) {
+      if (this.released) return
       this.lostError = new RemoteError(
         'ECOMPROMISED',
         `the lock ${this.lockPath} on remote ${this.backend.name} was lost (${reason}) and could not be taken again: ` +

@@ -88,6 +88,20 @@ export function describeBackendContract(name: string, setup: () => Promise<Contr
       expectSameBytes(await readAll(await backend.read(`${dir}/x.bin`)), old)
     })
 
+    it('concurrent saves of one name both complete; the file is one of them, whole', async () => {
+      const dir = await freshDir()
+      const a = patterned(3 * 1024 * 1024, 21)
+      const b = patterned(2 * 1024 * 1024, 22)
+      // Started in the same millisecond, they pick the same temporary name: one must take the next.
+      await Promise.all([
+        backend.save(`${dir}/same.bin`, chunked(a, 65_536)),
+        backend.save(`${dir}/same.bin`, chunked(b, 65_536)),
+      ])
+      const result = await readAll(await backend.read(`${dir}/same.bin`))
+      expect(result.equals(a) || result.equals(b)).toBe(true)
+      expect((await backend.list(dir)).map((e) => e.name)).toEqual(['same.bin'])
+    })
+
     it('a validator reads the finished temporary file; a rejection stores nothing and keeps the old file', async () => {
       const dir = await freshDir()
       const old = patterned(10_000, 6)

@@ -66,7 +66,7 @@ export class SmbBackend implements RemoteBackend {
    */
   static async connect(location: SmbLocation, password: string, options: SmbBackendOptions = {}): Promise<SmbBackend> {
     const name = options.name ?? formatRemoteUrl(location)
-    const connection = new SmbConnection(
+    const connection = await SmbConnection.open(
       { host: location.host, port: location.port, share: location.share },
       { username: location.username, domain: location.domain, password },
       { timeoutMs: options.timeoutMs },

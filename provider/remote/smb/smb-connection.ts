@@ -7,6 +7,7 @@ import {
   decodeString,
   decodeUint32,
   fillCString,
+  type LibSmbClient,
   libsmbclient,
   type Pointer,
   registerCallback,
@@ -65,53 +66,64 @@ const SEEK_SET = 0
  * password; libsmbclient asks for it through the auth callback.
  */
 export class SmbConnection {
-  private readonly lib = libsmbclient()
-  private readonly context: Pointer
-  private readonly callback: Pointer
-  private readonly fn: ContextFunctions
   private closed = false
 
-  constructor(
+  private constructor(
     private readonly server: SmbServer,
+    private readonly lib: LibSmbClient,
+    private readonly context: Pointer,
+    private readonly callback: Pointer,
+    private readonly fn: ContextFunctions,
+  ) {}
+
+  /**
+   * Creates and initialises a context. Even these synchronous setup calls run as a queued job: the
+   * library's globals must not change while another context's call runs on a worker thread.
+   */
+  static open(
+    server: SmbServer,
     credentials: SmbCredentials,
     options: { timeoutMs?: number } = {},
-  ) {
-    const lib = this.lib
-    this.context = lib.newContext()
-    // A wrong password must fail as a logon failure, not silently fall back to an anonymous session.
-    lib.setOption(this.context, 'NoAutoAnonymousLogin', true)
-    lib.setOption(this.context, 'DebugToStderr', true)
-    lib.setDebug(this.context, 0)
-    lib.setTimeout(this.context, options.timeoutMs ?? 30_000)
+  ): Promise<SmbConnection> {
     const { username, domain, password } = credentials
-    // fstring buffers of 256 bytes: check once here, because the callback cannot report errors.
+    // fstring buffers of 256 bytes: checked here, because the callback cannot report errors.
     fillCheck(username, 'user name')
     fillCheck(password, 'password')
     if (domain !== undefined) fillCheck(domain, 'domain')
-    this.callback = registerCallback(
-      (
-        _ctx: Pointer,
-        _server: string,
-        _share: string,
-        wg: Pointer,
-        wgLen: number,
-        un: Pointer,
-        unLen: number,
-        pw: Pointer,
-        pwLen: number,
-      ) => {
-        if (domain !== undefined) fillCString(wg, wgLen, domain, 'domain')
-        fillCString(un, unLen, username, 'user name')
-        fillCString(pw, pwLen, password, 'password')
-      },
-      lib.authCallbackType,
-    )
-    lib.setAuthCallback(this.context, this.callback)
-    if (!lib.initContext(this.context)) {
-      unregisterCallback(this.callback)
-      throw new Error('libsmbclient could not initialise a client context (smbc_init_context failed)')
-    }
-    this.fn = lib.functions(this.context)
+    return callQueue.run(async () => {
+      const lib = libsmbclient()
+      const context = lib.newContext()
+      // A wrong password must fail as a logon failure, not silently fall back to an anonymous session.
+      lib.setOption(context, 'NoAutoAnonymousLogin', true)
+      lib.setOption(context, 'DebugToStderr', true)
+      lib.setDebug(context, 0)
+      lib.setTimeout(context, options.timeoutMs ?? 30_000)
+      const callback = registerCallback(
+        (
+          _ctx: Pointer,
+          _server: string,
+          _share: string,
+          wg: Pointer,
+          wgLen: number,
+          un: Pointer,
+          unLen: number,
+          pw: Pointer,
+          pwLen: number,
+        ) => {
+          if (domain !== undefined) fillCString(wg, wgLen, domain, 'domain')
+          fillCString(un, unLen, username, 'user name')
+          fillCString(pw, pwLen, password, 'password')
+        },
+        lib.authCallbackType,
+      )
+      lib.setAuthCallback(context, callback)
+      if (!lib.initContext(context)) {
+        await callAsync<number>(lib.freeContext, context, 0)
+        unregisterCallback(callback)
+        throw new Error('libsmbclient could not initialise a client context (smbc_init_context failed)')
+      }
+      return new SmbConnection(server, lib, context, callback, lib.functions(context))
+    })
   }
 
   /** smb://host[:port]/share/<path>, each segment percent-encoded (libsmbclient decodes them). */
