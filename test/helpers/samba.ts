@@ -131,6 +131,7 @@ export async function startSamba(options: SambaOptions = {}): Promise<SambaServe
     child.stdout?.on('data', capture)
     child.stderr?.on('data', capture)
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+    trackForExit(child, exited)
     try {
       await waitForPort(port, exited, () => output)
     } catch (error) {
@@ -176,6 +177,29 @@ export async function startSamba(options: SambaOptions = {}): Promise<SambaServe
       await rm(dir, { recursive: true, force: true })
     },
   }
+}
+
+/**
+ * smbd runs detached in its own process group. If a test process ends without stopping a server (a
+ * setup that threw after starting it, a crash), its group is killed on exit rather than left behind.
+ */
+const running = new Set<number>()
+let exitHookInstalled = false
+
+function trackForExit(child: ChildProcess, exited: Promise<number | null>): void {
+  if (child.pid === undefined) return
+  const pid = child.pid
+  running.add(pid)
+  void exited.then(() => running.delete(pid))
+  if (exitHookInstalled) return
+  exitHookInstalled = true
+  process.once('exit', () => {
+    for (const group of running) {
+      try {
+        process.kill(-group, 'SIGKILL')
+      } catch {}
+    }
+  })
 }
 
 interface Running {

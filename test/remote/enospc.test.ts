@@ -29,7 +29,12 @@ const subjects: [string, () => Promise<{ backend: RemoteBackend; cleanup(): Prom
     'smb',
     async () => {
       const samba = await startSamba({ shareSizeBytes: SIZE })
-      const backend = await SmbBackend.connect(samba.location(), samba.password, { name: '"nightly-nas"' })
+      const backend = await SmbBackend.connect(samba.location(), samba.password, { name: '"nightly-nas"' }).catch(
+        async (error: unknown) => {
+          await samba.stop()
+          throw error
+        },
+      )
       return {
         backend,
         cleanup: async () => {

@@ -96,7 +96,10 @@ const subjects: [string, () => Promise<{ backend: RemoteBackend; cleanup(): Prom
     'smb',
     async () => {
       const samba = await startSamba()
-      const backend = await SmbBackend.connect(samba.location(), samba.password)
+      const backend = await SmbBackend.connect(samba.location(), samba.password).catch(async (error: unknown) => {
+        await samba.stop()
+        throw error
+      })
       return {
         backend,
         cleanup: async () => {

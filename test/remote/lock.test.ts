@@ -39,7 +39,10 @@ const subjects: [string, () => Promise<LockSubject>][] = [
     'smb',
     async () => {
       const samba: SambaServer = await startSamba()
-      const backend = await SmbBackend.connect(samba.location(), samba.password)
+      const backend = await SmbBackend.connect(samba.location(), samba.password).catch(async (error: unknown) => {
+        await samba.stop()
+        throw error
+      })
       return {
         backend,
         childRemote: { type: 'smb', location: samba.location() },

@@ -5,7 +5,10 @@ import { chunked, describeBackendContract, expectSameBytes, patterned, readAll }
 
 describeBackendContract('smb', async () => {
   const samba = await startSamba()
-  const backend = await SmbBackend.connect(samba.location(), samba.password)
+  const backend = await SmbBackend.connect(samba.location(), samba.password).catch(async (error: unknown) => {
+    await samba.stop()
+    throw error
+  })
   return {
     backend,
     localDir: samba.shareDir,
