@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 import { Command } from 'commander'
 import { packageVersion } from '../common/package-info'
+import { simCommand } from './sim-command'
 
 /** The `xcp-backup` command. Each subcommand lives in its own module and registers itself here. */
 export function buildCli(): Command {
   const program = new Command('xcp-backup')
     .description('Backup policy as code for XCP-ng and XenServer pools')
     .version(packageVersion)
+  program.addCommand(simCommand())
   return program
 }
 
