@@ -32,6 +32,8 @@ export interface SimulatorOptions {
   readonly diskProvisioner?: DiskProvisioner
   /** Delay before answering a failed login (XAPI waits 5 s; default 0). */
   readonly authFailureDelayMs?: number
+  /** How many deletions `event.from` remembers before older tokens get EVENTS_LOST (default 100000). */
+  readonly maxTombstones?: number
   /** Debounce of state saves in ms (default 200). */
   readonly saveDebounceMs?: number
   /** Diagnostics (default: stderr). */
@@ -58,7 +60,12 @@ export interface RunningSimulator {
 export async function startSimulator(options: SimulatorOptions = {}): Promise<RunningSimulator> {
   const password = options.password ?? DEFAULT_SIMULATOR_PASSWORD
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`))
-  const core = new SimulatorCore({ password, authFailureDelayMs: options.authFailureDelayMs, log })
+  const core = new SimulatorCore({
+    password,
+    authFailureDelayMs: options.authFailureDelayMs,
+    maxTombstones: options.maxTombstones,
+    log,
+  })
   registerXapiMethods(core.methods)
 
   let store: StateStore | undefined

@@ -244,6 +244,7 @@ export async function withVmOperation<T>(
   db.update('VM', ref, { current_operations: { ...operations, [key]: op } })
   updateVmAllowedOperations(db, ref)
   try {
+    await ctx.checkpoint()
     return await run()
   } finally {
     if (db.exists('VM', ref)) {

@@ -21,6 +21,12 @@ export interface CallContext {
   readonly signal: AbortSignal
   /** The host name the client addressed (from the HTTP `Host` header), when known. */
   readonly requestHost: string | undefined
+  /**
+   * Marks the point where a long operation spends its time (after its checks, with its
+   * `current_operations` entry in place). Injected delays and stalls happen here; when a handler
+   * never calls it, they happen once the handler is done, before the call or task completes.
+   */
+  checkpoint(): Promise<void>
 }
 
 /** Throws TASK_CANCELLED (or the abort reason) when the call has been cancelled. */

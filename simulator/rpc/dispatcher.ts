@@ -94,16 +94,20 @@ async function dispatchOrThrow(
   }
 
   if (!isAsync) {
-    const ctx: CallContext = {
-      core,
-      method: name,
-      session,
-      task: undefined,
-      operationKey: newRef(),
-      signal: core.lifetime.signal,
-      requestHost: options.requestHost,
-    }
-    const value = await execute(ctx, spec, args, fault)
+    const value = await execute(
+      {
+        core,
+        method: name,
+        session,
+        task: undefined,
+        operationKey: newRef(),
+        signal: core.lifetime.signal,
+        requestHost: options.requestHost,
+      },
+      spec,
+      args,
+      fault,
+    )
     return { kind: 'success', value: spec.result.kind === 'void' ? '' : value, type: spec.result }
   }
 
@@ -124,7 +128,7 @@ function startAsync(
   const taskRef = core.tasks.create({ label: wireName })
   const lifetime = core.lifetime.signal
   void core.tasks.run(taskRef, async (task) => {
-    const ctx: CallContext = {
+    const context = {
       core,
       method: spec.name,
       session,
@@ -133,28 +137,38 @@ function startAsync(
       signal: AbortSignal.any([task.signal, lifetime]),
       requestHost: options.requestHost,
     }
-    const value = await execute(ctx, spec, args, fault)
+    const value = await execute(context, spec, args, fault)
     return encodeValue(spec.result.kind === 'void' ? '' : value, spec.result, core.recordTypes)
   })
   return taskRef
 }
 
-/** Runs the method body, counted by the operation probe, after any injected delay, stall or error. */
+/**
+ * Runs the method body, counted by the operation probe. An injected error fails the call before the
+ * body runs; injected delays and stalls happen at the body's checkpoint (see `CallContext.checkpoint`).
+ */
 async function execute(
-  ctx: CallContext,
+  context: Omit<CallContext, 'checkpoint'>,
   spec: MethodSpec,
   args: readonly unknown[],
   fault: MatchedFault | undefined,
 ): Promise<unknown> {
-  const end = ctx.core.probe.begin(spec.name)
+  const end = context.core.probe.begin(spec.name)
+  let reached = false
+  const checkpoint = async () => {
+    if (reached || fault === undefined) return
+    reached = true
+    if (fault.rule.delayMs > 0) await cancellableDelay(fault.rule.delayMs, context.signal)
+    if (fault.rule.action.kind === 'stuck') await context.core.faults.waitWhileStuck(fault.id, context.signal)
+  }
   try {
-    if (fault !== undefined) {
-      if (fault.rule.delayMs > 0) await cancellableDelay(fault.rule.delayMs, ctx.signal)
-      const { action } = fault.rule
-      if (action.kind === 'stuck') await ctx.core.faults.waitWhileStuck(fault.id, ctx.signal)
-      if (action.kind === 'error') throw new XapiError(action.code, action.params)
+    if (fault?.rule.action.kind === 'error') {
+      if (fault.rule.delayMs > 0) await cancellableDelay(fault.rule.delayMs, context.signal)
+      throw new XapiError(fault.rule.action.code, fault.rule.action.params)
     }
-    return await spec.handler(ctx, args)
+    const value = await spec.handler({ ...context, checkpoint }, args)
+    await checkpoint()
+    return value
   } finally {
     end()
   }
