@@ -6,7 +6,7 @@ export const faultActionSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('error'), code: z.string().min(1), params: z.array(z.string()).default([]) }),
   /** End the caller's session, then fail with SESSION_INVALID [session], as an expired session does. */
   z.object({ kind: z.literal('sessionInvalid') }),
-  /** Destroy the TCP connection without an answer. */
+  /** Reset the TCP connection (RST) instead of answering: the client sees ECONNRESET. */
   z.object({ kind: z.literal('cutConnection') }),
   /** Never finish until released through the control API, or cancelled (`task.cancel`). */
   z.object({ kind: z.literal('stuck') }),

@@ -57,7 +57,7 @@ export function jsonRpcEndpoint(core: SimulatorCore) {
     }
     const outcome = await dispatch(core, call.method, call.params, { requestHost: requestHostName(request) })
     if (outcome.kind === 'cutConnection') {
-      request.socket.destroy()
+      request.socket.resetAndDestroy()
       return
     }
     const body =
@@ -80,7 +80,7 @@ export function xmlRpcEndpoint(core: SimulatorCore) {
     }
     const outcome = await dispatch(core, call.methodName, call.params, { requestHost: requestHostName(request) })
     if (outcome.kind === 'cutConnection') {
-      request.socket.destroy()
+      request.socket.resetAndDestroy()
       return
     }
     let body: string
