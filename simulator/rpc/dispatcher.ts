@@ -1,4 +1,5 @@
 import type { SimulatorCore } from '../core'
+import { faultCheckpoint } from '../faults/fault-checkpoint'
 import type { MatchedFault } from '../faults/fault-registry'
 import { coerceValue, ValueTypeError, type XapiType } from '../model/types'
 import { newRef } from '../model/values'
@@ -154,13 +155,7 @@ async function execute(
   fault: MatchedFault | undefined,
 ): Promise<unknown> {
   const end = context.core.probe.begin(spec.name)
-  let reached = false
-  const checkpoint = async () => {
-    if (reached || fault === undefined) return
-    reached = true
-    if (fault.rule.delayMs > 0) await cancellableDelay(fault.rule.delayMs, context.signal)
-    if (fault.rule.action.kind === 'stuck') await context.core.faults.waitWhileStuck(fault.id, context.signal)
-  }
+  const checkpoint = faultCheckpoint(context.core, fault, context.signal)
   try {
     if (fault?.rule.action.kind === 'error') {
       if (fault.rule.delayMs > 0) await cancellableDelay(fault.rule.delayMs, context.signal)
