@@ -153,6 +153,11 @@ describe('the xen-api client recovers', () => {
       5000,
       'the change',
     )
+    const handleInvalid = warnings.mock.calls.some(
+      ([, error]) => (error as { code?: string })?.code === 'HANDLE_INVALID',
+    )
+    warnings.mockRestore()
+    expect(handleInvalid).toBe(true)
   })
 })
 
