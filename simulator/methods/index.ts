@@ -6,6 +6,7 @@ import { eventMethods } from './event'
 import { messageMethods } from './message'
 import { secretMethods } from './secret'
 import { sessionMethods } from './session'
+import { storageNameMethods } from './storage-names'
 import { systemMethods } from './system'
 import { taskMethods } from './task'
 import { vbdMethods } from './vbd'
@@ -25,6 +26,7 @@ export const explicitMethods: readonly (readonly MethodSpec[])[] = [
   messageMethods,
   blobMethods,
   blobOwnerMethods,
+  storageNameMethods,
 ]
 
 /** Registers the generated accessors of every simulated class, then the explicit methods. */

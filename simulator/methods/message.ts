@@ -63,6 +63,7 @@ export const messageMethods: readonly MethodSpec[] = [
     name: 'message.destroy_many',
     params: [['messages', 'message ref set']],
     result: 'void',
+    async: true,
     handler: (ctx, [messages]) => {
       for (const ref of messages) if (ctx.core.db.exists('message', ref)) ctx.core.db.destroy('message', ref)
     },

@@ -1,6 +1,6 @@
 import { defineMethod, type MethodSpec } from '../rpc/method'
 
-/** The explicit task methods (`task.*` have no `Async.` form). */
+/** The explicit task methods (only `task.cancel` has an `Async.` form). */
 export const taskMethods: readonly MethodSpec[] = [
   defineMethod({
     name: 'task.create',
@@ -21,6 +21,7 @@ export const taskMethods: readonly MethodSpec[] = [
     name: 'task.cancel',
     params: [['task', 'task ref']],
     result: 'void',
+    async: true,
     handler: (ctx, [task]) => ctx.core.tasks.requestCancel(task, ctx.operationKey),
   }),
   taskSetter('status', 'enum task_status_type'),

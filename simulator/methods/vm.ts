@@ -122,8 +122,12 @@ function vmPowerOp(name: string, op: string, run: (ctx: CallContext, vm: string)
   })
 }
 
-/** An explicit VM setter that only stores the value, after XAPI's power-state rule for it. */
-function vmSetter(field: string, type: string, op?: string): MethodSpec {
+/**
+ * An explicit VM setter that only stores the value, after XAPI's power-state rule for it (`op`).
+ * `async` follows the datamodel: some explicit setters have an `Async.` form, some not.
+ */
+function vmSetter(field: string, type: string, options: { op?: string; async: boolean }): MethodSpec {
+  const { op } = options
   return defineMethod({
     name: `VM.set_${field}`,
     params: [
@@ -131,6 +135,7 @@ function vmSetter(field: string, type: string, op?: string): MethodSpec {
       ['value', type],
     ],
     result: 'void',
+    async: options.async,
     handler: (ctx, [self, value]) => {
       ctx.core.db.get('VM', self)
       if (op !== undefined) assertVmOperationValid(ctx.core.db, self, op)
@@ -375,19 +380,19 @@ export const vmMethods: readonly MethodSpec[] = [
         ctx.core.db.update('VM', self, { VCPUs_at_startup: value })
       }),
   }),
-  vmSetter('HVM_boot_policy', 'string', 'changing_VCPUs'),
-  vmSetter('domain_type', 'enum domain_type'),
-  vmSetter('actions_after_crash', 'enum on_crash_behaviour'),
-  vmSetter('order', 'int'),
-  vmSetter('start_delay', 'int'),
-  vmSetter('shutdown_delay', 'int'),
-  vmSetter('ha_restart_priority', 'string'),
-  vmSetter('ha_always_run', 'bool'),
-  vmSetter('has_vendor_device', 'bool', 'changing_VCPUs'),
-  vmSetter('suspend_VDI', 'VDI ref'),
-  vmSetter('HVM_shadow_multiplier', 'float', 'changing_shadow_memory'),
-  vmSetter('bios_strings', '(string -> string) map'),
-  vmSetter('NVRAM', '(string -> string) map', 'changing_NVRAM'),
+  vmSetter('HVM_boot_policy', 'string', { op: 'changing_VCPUs', async: false }),
+  vmSetter('domain_type', 'enum domain_type', { async: false }),
+  vmSetter('actions_after_crash', 'enum on_crash_behaviour', { async: true }),
+  vmSetter('order', 'int', { async: true }),
+  vmSetter('start_delay', 'int', { async: true }),
+  vmSetter('shutdown_delay', 'int', { async: true }),
+  vmSetter('ha_restart_priority', 'string', { async: false }),
+  vmSetter('ha_always_run', 'bool', { async: false }),
+  vmSetter('has_vendor_device', 'bool', { op: 'changing_VCPUs', async: true }),
+  vmSetter('suspend_VDI', 'VDI ref', { async: true }),
+  vmSetter('HVM_shadow_multiplier', 'float', { op: 'changing_shadow_memory', async: false }),
+  vmSetter('bios_strings', '(string -> string) map', { async: true }),
+  vmSetter('NVRAM', '(string -> string) map', { op: 'changing_NVRAM', async: false }),
   defineMethod({
     name: 'VM.add_to_NVRAM',
     params: [
@@ -463,7 +468,6 @@ export const vmMethods: readonly MethodSpec[] = [
     name: 'VM.get_boot_record',
     params: [['self', 'VM ref']],
     result: 'record VM',
-    async: true,
     handler: (ctx, [self]) => ctx.core.db.get('VM', self),
   }),
 ]
