@@ -190,14 +190,12 @@ function setMemory(core: SimulatorCore, vm: string, patch: Readonly<Record<strin
   core.db.update('VM', vm, { ...patch, memory_target: dmax })
 }
 
-function blobCreator(cls: string): MethodSpec {
+/** `<class>.create_new_blob`: a blob named in its owner's `blobs` map. */
+function blobCreator(cls: string, ownerParam: string): MethodSpec {
   return defineMethod({
     name: `${cls}.create_new_blob`,
     params: [
-      [
-        cls === 'pool' ? 'pool' : cls === 'host' ? 'host' : cls === 'SR' ? 'sr' : cls === 'network' ? 'network' : 'vm',
-        `${cls} ref`,
-      ],
+      [ownerParam, `${cls} ref`],
       ['name', 'string'],
       ['mime_type', 'string'],
       ['public', 'bool', false],
@@ -220,7 +218,13 @@ function blobCreator(cls: string): MethodSpec {
   })
 }
 
-export const blobOwnerMethods: readonly MethodSpec[] = ['pool', 'host', 'VM', 'SR', 'network'].map(blobCreator)
+export const blobOwnerMethods: readonly MethodSpec[] = [
+  blobCreator('pool', 'pool'),
+  blobCreator('host', 'host'),
+  blobCreator('VM', 'vm'),
+  blobCreator('SR', 'sr'),
+  blobCreator('network', 'network'),
+]
 
 export const vmMethods: readonly MethodSpec[] = [
   defineMethod({

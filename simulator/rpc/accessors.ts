@@ -1,5 +1,6 @@
 import type { ClassSchema, FieldSchema } from '../model/class-schema'
 import type { XapiType } from '../model/types'
+import type { CallContext } from './call-context'
 import { XapiError } from './errors'
 import { defineMethod, type MethodSpec } from './method'
 
@@ -76,70 +77,67 @@ function setters(cls: string, field: FieldSchema): MethodSpec[] {
   const { type } = field
   const set = defineMethod({
     name: `${cls}.set_${field.name}`,
-    params: [self, ['value', 'string']],
+    params: [self, ['value', type]],
     result: 'void',
     handler: (ctx, [ref, value]) => {
       ctx.core.db.get(cls, ref)
       ctx.core.db.update(cls, ref, { [field.name]: value })
     },
   })
-  // The declared 'string' is replaced by the field's real type, which the dispatcher converts to.
-  const typedSet: MethodSpec = { ...set, params: [set.params[0]!, { ...set.params[1]!, type }] }
   if (type.kind === 'set') {
-    const item = { ...typedSet.params[1]!, type: type.of }
-    const add = defineMethod({
-      name: `${cls}.add_${field.name}`,
-      params: [self, ['value', 'string']],
-      result: 'void',
-      handler: (ctx, [ref, value]) => {
-        const current = ctx.core.db.get(cls, ref)[field.name] as readonly unknown[]
-        if (!current.includes(value)) ctx.core.db.update(cls, ref, { [field.name]: [...current, value] })
-      },
-    })
-    const remove = defineMethod({
-      name: `${cls}.remove_${field.name}`,
-      params: [self, ['value', 'string']],
-      result: 'void',
-      handler: (ctx, [ref, value]) => {
-        const current = ctx.core.db.get(cls, ref)[field.name] as readonly unknown[]
-        if (current.includes(value)) {
-          ctx.core.db.update(cls, ref, { [field.name]: current.filter((v) => v !== value) })
-        }
-      },
-    })
-    return [typedSet, withParam(add, 1, item), withParam(remove, 1, item)]
+    const current = (ctx: CallContext, ref: string) => ctx.core.db.get(cls, ref)[field.name] as readonly unknown[]
+    return [
+      set,
+      defineMethod({
+        name: `${cls}.add_${field.name}`,
+        params: [self, ['value', type.of]],
+        result: 'void',
+        handler: (ctx, [ref, value]) => {
+          const items = current(ctx, ref)
+          if (!items.includes(value)) ctx.core.db.update(cls, ref, { [field.name]: [...items, value] })
+        },
+      }),
+      defineMethod({
+        name: `${cls}.remove_${field.name}`,
+        params: [self, ['value', type.of]],
+        result: 'void',
+        handler: (ctx, [ref, value]) => {
+          const items = current(ctx, ref)
+          if (items.includes(value))
+            ctx.core.db.update(cls, ref, { [field.name]: items.filter((item) => item !== value) })
+        },
+      }),
+    ]
   }
   if (type.kind === 'map') {
-    const addTo = defineMethod({
-      name: `${cls}.add_to_${field.name}`,
-      params: [self, ['key', 'string'], ['value', 'string']],
-      result: 'void',
-      handler: (ctx, [ref, key, value]) => {
-        const current = ctx.core.db.get(cls, ref)[field.name] as Readonly<Record<string, unknown>>
-        if (Object.hasOwn(current, key)) throw new XapiError('MAP_DUPLICATE_KEY', [cls, field.name, ref, key])
-        ctx.core.db.update(cls, ref, { [field.name]: { ...current, [key]: value } })
-      },
-    })
-    const removeFrom = defineMethod({
-      name: `${cls}.remove_from_${field.name}`,
-      params: [self, ['key', 'string']],
-      result: 'void',
-      handler: (ctx, [ref, key]) => {
-        const current = ctx.core.db.get(cls, ref)[field.name] as Readonly<Record<string, unknown>>
-        if (!Object.hasOwn(current, key)) return
-        const { [key]: _removed, ...rest } = current
-        ctx.core.db.update(cls, ref, { [field.name]: rest })
-      },
-    })
-    const typedAddTo = withParam(withParam(addTo, 1, { ...addTo.params[1]!, type: type.key }), 2, {
-      ...addTo.params[2]!,
-      type: type.value,
-    })
-    return [typedSet, typedAddTo, withParam(removeFrom, 1, { ...removeFrom.params[1]!, type: type.key })]
+    const current = (ctx: CallContext, ref: string) =>
+      ctx.core.db.get(cls, ref)[field.name] as Readonly<Record<string, unknown>>
+    return [
+      set,
+      defineMethod({
+        name: `${cls}.add_to_${field.name}`,
+        params: [self, ['key', type.key], ['value', type.value]],
+        result: 'void',
+        handler: (ctx, [ref, key, value]) => {
+          const map = current(ctx, ref)
+          const name = String(key)
+          if (Object.hasOwn(map, name)) throw new XapiError('MAP_DUPLICATE_KEY', [cls, field.name, ref, name])
+          ctx.core.db.update(cls, ref, { [field.name]: { ...map, [name]: value } })
+        },
+      }),
+      defineMethod({
+        name: `${cls}.remove_from_${field.name}`,
+        params: [self, ['key', type.key]],
+        result: 'void',
+        handler: (ctx, [ref, key]) => {
+          const map = current(ctx, ref)
+          const name = String(key)
+          if (!Object.hasOwn(map, name)) return
+          const { [name]: _removed, ...rest } = map
+          ctx.core.db.update(cls, ref, { [field.name]: rest })
+        },
+      }),
+    ]
   }
-  return [typedSet]
-}
-
-function withParam(spec: MethodSpec, index: number, param: MethodSpec['params'][number]): MethodSpec {
-  return { ...spec, params: spec.params.map((p, i) => (i === index ? param : p)) }
+  return [set]
 }

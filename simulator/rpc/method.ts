@@ -1,8 +1,13 @@
 import { parseXapiType, type XapiType } from '../model/types'
 import type { CallContext } from './call-context'
 
-/** A parameter after the session: name, type in XAPI notation, and the default when it may be omitted. */
-export type ParamDefinition = readonly [name: string, type: string] | readonly [name: string, type: string, unknown]
+/**
+ * A parameter after the session: name, type (XAPI notation, or a prepared type when it is only known
+ * at run time, as for generated setters), and the default when it may be omitted.
+ */
+export type ParamDefinition =
+  | readonly [name: string, type: string | XapiType]
+  | readonly [name: string, type: string | XapiType, unknown]
 
 /** The JS type a coerced parameter of XAPI type `T` has. */
 export type JsTypeOf<T extends string> = T extends `${infer Item} set`
@@ -18,7 +23,11 @@ export type JsTypeOf<T extends string> = T extends `${infer Item} set`
           : string
 
 export type ArgumentsOf<P extends readonly ParamDefinition[]> = {
-  -readonly [K in keyof P]: P[K] extends readonly [string, infer T extends string, ...unknown[]] ? JsTypeOf<T> : never
+  -readonly [K in keyof P]: P[K] extends readonly [string, infer T, ...unknown[]]
+    ? T extends string
+      ? JsTypeOf<T>
+      : unknown
+    : never
 }
 
 export interface ParamSpec {
@@ -60,7 +69,7 @@ export function defineMethod<const P extends readonly ParamDefinition[]>(definit
     name: definition.name,
     params: definition.params.map((param) => ({
       name: param[0],
-      type: parseXapiType(param[1]),
+      type: typeof param[1] === 'string' ? parseXapiType(param[1]) : param[1],
       optional: param.length === 3,
       defaultValue: param[2],
     })),

@@ -87,6 +87,25 @@ describe('Async calls and tasks', () => {
     await eventually(() => !sim.core.db.exists('task', taskRef!), 5000, 'the task destruction')
   })
 
+  it('end cancelled, with progress 1 and nothing else changed, when task.cancel reaches the operation', async () => {
+    const sim = await startTestSimulator()
+    const session = await rawLogin(sim)
+    const vm = ((await rawCall(sim, 'VM.get_by_name_label', [session, 'legacy-app'])) as string[])[0]!
+    await sim.control.addFault({ method: 'VM.start', action: { kind: 'stuck' } })
+    const task = (await rawCall(sim, 'Async.VM.start', [session, vm, false, false])) as string
+    await eventually(() => sim.core.faults.stuckCount === 1, 5000, 'the stall')
+    await rawCall(sim, 'task.cancel', [session, task])
+    await eventually(() => sim.core.db.get('task', task).status !== 'pending', 5000, 'the cancellation')
+    expect(sim.core.db.get('task', task)).toMatchObject({
+      status: 'cancelled',
+      progress: 1,
+      allowed_operations: [],
+      error_info: [],
+    })
+    expect(Object.values(sim.core.db.get('task', task).current_operations as object)).toEqual(['cancel'])
+    expect(sim.core.db.get('VM', vm)).toMatchObject({ power_state: 'Halted', current_operations: {} })
+  })
+
   it('report the operation in current_operations while it runs, keyed by the task', async () => {
     const sim = await startTestSimulator()
     const xapi = await connectedClient(sim)
