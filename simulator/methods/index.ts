@@ -12,6 +12,7 @@ import { taskMethods } from './task'
 import { vbdMethods } from './vbd'
 import { vifMethods } from './vif'
 import { blobOwnerMethods, vmMethods } from './vm'
+import { vmSetterMethods } from './vm-setters'
 
 /** Hand-written methods, one list per class; they replace generated accessors of the same name. */
 export const explicitMethods: readonly (readonly MethodSpec[])[] = [
@@ -20,6 +21,7 @@ export const explicitMethods: readonly (readonly MethodSpec[])[] = [
   eventMethods,
   taskMethods,
   vmMethods,
+  vmSetterMethods,
   vbdMethods,
   vifMethods,
   secretMethods,
