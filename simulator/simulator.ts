@@ -73,6 +73,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   if (options.stateDir !== undefined) {
     ;({ store, saved } = await StateStore.open(options.stateDir, () => core.db.snapshot(), {
       debounceMs: options.saveDebounceMs,
+      onError: (error) => log(`could not save the pool in ${options.stateDir}: ${String(error)}`),
     }))
   }
   try {

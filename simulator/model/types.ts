@@ -106,6 +106,11 @@ export class ValueTypeError extends Error {
   ) {
     super(`${path}: expected ${expected}, got ${formatGot(got)}`)
   }
+
+  /** The message without the value, for parameters that carry secrets. */
+  get redactedMessage(): string {
+    return `${this.path}: expected ${this.expected}, got a value of another type`
+  }
 }
 
 function formatGot(value: unknown): string {

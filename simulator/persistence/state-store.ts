@@ -37,6 +37,7 @@ export class StateStore {
     readonly dir: string,
     private readonly snapshot: () => DatabaseSnapshot,
     private readonly debounceMs: number,
+    private readonly onError: (error: unknown) => void,
   ) {}
 
   /**
@@ -46,11 +47,11 @@ export class StateStore {
   static async open(
     dir: string,
     snapshot: () => DatabaseSnapshot,
-    options: { debounceMs?: number } = {},
+    options: { debounceMs?: number; onError?: (error: unknown) => void } = {},
   ): Promise<{ store: StateStore; saved: DatabaseSnapshot | undefined }> {
     await mkdir(dir, { recursive: true })
     await takeLock(dir)
-    const store = new StateStore(dir, snapshot, options.debounceMs ?? 200)
+    const store = new StateStore(dir, snapshot, options.debounceMs ?? 200, options.onError ?? (() => undefined))
     try {
       return { store, saved: await readState(join(dir, STATE_FILE)) }
     } catch (error) {
@@ -66,7 +67,8 @@ export class StateStore {
     this.#firstPendingAt ??= now
     clearTimeout(this.#timer)
     const wait = Math.max(0, Math.min(this.debounceMs, this.#firstPendingAt + 1000 - now))
-    this.#timer = setTimeout(() => void this.flush(), wait)
+    // A failed background save is reported; the next change or the close tries again.
+    this.#timer = setTimeout(() => this.flush().catch(this.onError), wait)
     this.#timer.unref()
   }
 

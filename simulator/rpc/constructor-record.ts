@@ -23,7 +23,10 @@ export function readConstructorRecord(cls: string, record: Readonly<Record<strin
     try {
       values[field.name] = coerceValue(given, field.type, `field ${field.name} of the ${cls} record`)
     } catch (error) {
-      if (error instanceof ValueTypeError) throw internalError(`Invalid value for ${error.message}`)
+      if (error instanceof ValueTypeError) {
+        // Secrets' values never appear in errors.
+        throw internalError(`Invalid value for ${cls === 'secret' ? error.redactedMessage : error.message}`)
+      }
       throw error
     }
   }

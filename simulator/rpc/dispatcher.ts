@@ -70,7 +70,9 @@ async function dispatchOrThrow(
     try {
       return coerceValue(value, param.type, `parameter ${param.name} of ${name}`)
     } catch (error) {
-      if (error instanceof ValueTypeError) throw internalError(`Invalid value for ${error.message}`)
+      if (error instanceof ValueTypeError) {
+        throw internalError(`Invalid value for ${isSecret(name, param.name) ? error.redactedMessage : error.message}`)
+      }
       throw error
     }
   })
@@ -167,6 +169,11 @@ async function execute(
   } finally {
     end()
   }
+}
+
+/** Parameters whose values must never appear in an error (passwords, secret values). */
+function isSecret(method: string, param: string): boolean {
+  return /pwd|password/i.test(param) || (method.startsWith('secret.') && param !== 'self')
 }
 
 /** The object refs a call names (for faults aimed at one object). */

@@ -223,6 +223,15 @@ describe('dispatch errors (XAPI order)', () => {
     })
   })
 
+  it('never repeats a password or a secret value in an error', async () => {
+    const login = await rawCall(sim, 'session.login_with_password', ['root', 987654321]).catch((e: unknown) => e)
+    expect(login).toMatchObject({ code: 'INTERNAL_ERROR' })
+    expect(JSON.stringify(login)).not.toContain('987654321')
+    const secret = await call('secret.create', { value: 123456789, other_config: {} }).catch((e: unknown) => e)
+    expect(secret).toMatchObject({ code: 'INTERNAL_ERROR' })
+    expect(JSON.stringify(secret)).not.toContain('123456789')
+  })
+
   it('refuses setters of read-only fields as unknown methods', async () => {
     const vm = await vmRef('web-01')
     await expect(call('VM.set_power_state', vm, 'Halted')).rejects.toMatchObject({ code: 'MESSAGE_METHOD_UNKNOWN' })
