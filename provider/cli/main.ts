@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 import { Command } from 'commander'
 import { packageVersion } from '../common/package-info'
-import { registerExplain } from './explain'
+import { explainCommand } from './explain'
+import { simCommand } from './sim-command'
 
-/** The `xcp-backup` command. Each subcommand lives in its own module and registers itself here. */
+/** The `xcp-backup` command. Each subcommand is built in its own module and added here. */
 export function buildCli(): Command {
   const program = new Command('xcp-backup')
     .description('Backup policy as code for XCP-ng and XenServer pools')
     .version(packageVersion)
-  registerExplain(program)
+  program.addCommand(simCommand())
+  program.addCommand(explainCommand())
   return program
 }
 

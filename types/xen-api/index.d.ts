@@ -36,7 +36,8 @@ declare module 'xen-api' {
   export interface HttpResponse {
     statusCode: number
     headers: Record<string, string | string[] | undefined>
-    body: Readable
+    /** undici's body: a stream with fetch-like readers. */
+    body: Readable & { text(): Promise<string>; arrayBuffer(): Promise<ArrayBuffer> }
     task?: Promise<unknown>
   }
 

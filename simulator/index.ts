@@ -1,0 +1,12 @@
+/** The XAPI pool simulator: what tests, the demo and the storage integration use. */
+export type { SimulatorControlApi, SimulatorInfo } from './control/control-api'
+export { SimulatorControl } from './control/control-api'
+export { type ControlCredentials, SimulatorControlClient, SimulatorControlError } from './control/control-client'
+export { SimulatorCore } from './core'
+export { type FaultRule, type FaultRuleInput, type FaultStatus, faultRuleSchema } from './faults/fault-rules'
+export type { OperationStats } from './faults/operation-probe'
+export { type Fixture, type FixtureInput, fixtureSchema } from './fixtures/fixture-schema'
+export { demoFixturePath, FixtureError, loadFixtureFile, parseFixture } from './fixtures/load-fixture'
+export type { HttpHandler } from './http/router'
+export { type DiskProvisioner, type InitialDisk, metadataOnlyDiskProvisioner } from './integration/disk-provisioner'
+export { DEFAULT_SIMULATOR_PASSWORD, type RunningSimulator, type SimulatorOptions, startSimulator } from './simulator'

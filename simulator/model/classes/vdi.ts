@@ -1,0 +1,42 @@
+import { defineClass } from '../class-schema'
+
+// Field table of the XAPI class `VDI`: name, type (XAPI's own notation), access, default.
+// Transcribed from the XAPI datamodel (see docs/simulator.md, "Where the object model comes from").
+export const vdiClass = defineClass({
+  name: 'VDI',
+  getByNameLabel: true,
+  fields: [
+    ['uuid', 'string', 'ro'],
+    ['name_label', 'string', 'ctor', ''],
+    ['name_description', 'string', 'ctor', ''],
+    ['allowed_operations', 'enum vdi_operations set', 'ro', []],
+    ['current_operations', '(string -> enum vdi_operations) map', 'ro', {}],
+    ['SR', 'SR ref', 'ctor'],
+    ['VBDs', 'VBD ref set', 'ro'],
+    ['crash_dumps', 'crashdump ref set', 'ro'],
+    ['virtual_size', 'int', 'ctor'],
+    ['physical_utilisation', 'int', 'ro'],
+    ['type', 'enum vdi_type', 'ctor'],
+    ['sharable', 'bool', 'ctor'],
+    ['read_only', 'bool', 'ctor'],
+    ['other_config', '(string -> string) map', 'rw'],
+    ['storage_lock', 'bool', 'ro'],
+    ['location', 'string', 'ro', ''],
+    ['managed', 'bool', 'ro'],
+    ['missing', 'bool', 'ro'],
+    ['parent', 'VDI ref', 'ro'],
+    ['xenstore_data', '(string -> string) map', 'rw', {}],
+    ['sm_config', '(string -> string) map', 'rw', {}],
+    ['is_a_snapshot', 'bool', 'ro', false],
+    ['snapshot_of', 'VDI ref', 'ro', 'OpaqueRef:NULL'],
+    ['snapshots', 'VDI ref set', 'ro'],
+    ['snapshot_time', 'datetime', 'ro', '19700101T00:00:00Z'],
+    ['tags', 'string set', 'rw', []],
+    ['allow_caching', 'bool', 'ro', false],
+    ['on_boot', 'enum on_boot', 'ro', 'persist'],
+    ['metadata_of_pool', 'pool ref', 'ro', 'OpaqueRef:NULL'],
+    ['metadata_latest', 'bool', 'ro', false],
+    ['is_tools_iso', 'bool', 'ro', false],
+    ['cbt_enabled', 'bool', 'ro', false],
+  ],
+})
