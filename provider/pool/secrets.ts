@@ -39,9 +39,8 @@ export async function destroySecret(xapi: Xapi, uuid: string): Promise<void> {
 
 /** Secrets this tool created, with their owner ("remote:<id>"). */
 export async function listOwnedSecrets(xapi: Xapi): Promise<OwnedSecret[]> {
-  const records = await xapi.call<Record<string, { uuid: string; other_config: Record<string, string> }>>(
-    'secret.get_all_records',
-  )
+  const records =
+    await xapi.call<Record<string, { uuid: string; other_config: Record<string, string> }>>('secret.get_all_records')
   return Object.values(records)
     .filter((record) => record.other_config[OWNER_KEY] !== undefined)
     .map((record) => ({ uuid: record.uuid, owner: record.other_config[OWNER_KEY]! }))
