@@ -11,12 +11,27 @@ const TIME_DIGITS = 9
 const RANDOM_DIGITS = 8
 const RUN_ID = /^[0-9a-z]{9}-[0-9a-z]{8}$/
 
-/** A new run id: time in base 36, zero-padded so ids sort by time, then random digits. */
+let last = { time: -1, random: 0 }
+const RANDOM_SPACE = 36 ** RANDOM_DIGITS
+
+/**
+ * A new run id: time in base 36, zero-padded so ids sort by time, then random digits. Ids made in the
+ * same millisecond by this process take the previous random part plus one (as monotonic ULIDs do), so
+ * they also sort in the order they were made.
+ */
 export function newRunId(now: number = Date.now()): string {
-  const time = Math.floor(now).toString(36).padStart(TIME_DIGITS, '0')
-  let random = ''
-  for (let i = 0; i < RANDOM_DIGITS; i++) random += randomInt(36).toString(36)
-  return `${time}-${random}`
+  const time = Math.floor(now)
+  let random: number
+  if (time === last.time && last.random + 1 < RANDOM_SPACE) {
+    random = last.random + 1
+  } else {
+    random = 0
+    // Half the space, so increments within the millisecond cannot overflow in practice.
+    for (let i = 0; i < RANDOM_DIGITS - 1; i++) random = random * 36 + randomInt(36)
+    random = random * 18 + randomInt(18)
+  }
+  last = { time, random }
+  return `${time.toString(36).padStart(TIME_DIGITS, '0')}-${random.toString(36).padStart(RANDOM_DIGITS, '0')}`
 }
 
 export function isRunId(value: string): boolean {
