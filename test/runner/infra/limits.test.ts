@@ -38,8 +38,12 @@ describe('Limiter', () => {
     const limiter = new Limiter('pool snapshots', 2)
     const order: string[] = []
     const first = await limiter.acquire({ limit: 4 })
-    const strict = limiter.acquire({ limit: 1 }).then((release) => (order.push('strict'), release))
-    const loose = limiter.acquire({ limit: 4 }).then((release) => (order.push('loose'), release))
+    const noting = (name: string) => (release: Release) => {
+      order.push(name)
+      return release
+    }
+    const strict = limiter.acquire({ limit: 1 }).then(noting('strict'))
+    const loose = limiter.acquire({ limit: 4 }).then(noting('loose'))
     await settle()
     expect(order).toEqual([]) // loose could run under its own limit, but strict came first
     first()
@@ -82,7 +86,10 @@ describe('Limiter', () => {
     const controller = new AbortController()
     const head = limiter.acquire({ limit: 1, signal: controller.signal })
     let behind = false
-    const next = limiter.acquire().then((release) => ((behind = true), release))
+    const next = limiter.acquire().then((release) => {
+      behind = true
+      return release
+    })
     await settle()
     expect(behind).toBe(false)
     controller.abort(new Error('stop'))
