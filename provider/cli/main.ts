@@ -2,6 +2,8 @@
 import { Command } from 'commander'
 import { packageVersion } from '../common/package-info'
 import { registerExplain } from './explain'
+import { registerLogs } from './logs'
+import { registerStatus } from './status'
 
 /** The `xcp-backup` command. Each subcommand lives in its own module and registers itself here. */
 export function buildCli(): Command {
@@ -9,6 +11,8 @@ export function buildCli(): Command {
     .description('Backup policy as code for XCP-ng and XenServer pools')
     .version(packageVersion)
   registerExplain(program)
+  registerLogs(program)
+  registerStatus(program)
   return program
 }
 

@@ -130,3 +130,18 @@ function errorCode(error: unknown): string {
 function firstLine(text: string): string {
   return text.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')
 }
+
+/**
+ * Only the state directory of a configuration file, for commands that read the run log (`logs`,
+ * `status`): they must work for users who cannot read the password files.
+ */
+export async function readStateDir(file: string): Promise<string> {
+  const path = resolve(file)
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    throw new RunnerConfigError(path, [{ property: '', reason: `cannot be read (${errorCode(error)})` }])
+  }
+  return resolve(dirname(path), parseRunnerConfig(text, path).stateDir)
+}

@@ -1,12 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach } from 'vitest'
+import { afterAll, afterEach } from 'vitest'
 
-/** A fresh state directory per test, removed afterwards. */
-export function useStateDirs(): () => string {
+/** Fresh state directories, removed after each test (or after all the file's tests, for shared fixtures). */
+export function useStateDirs(lifetime: 'test' | 'file' = 'test'): () => string {
   const made: string[] = []
-  afterEach(() => {
+  ;(lifetime === 'test' ? afterEach : afterAll)(() => {
     for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true })
   })
   return () => {
