@@ -52,7 +52,7 @@ export async function loadRunnerConfig(file: string): Promise<LoadedConfig> {
 
 /** Parses and validates the YAML text; `file` is only used in messages. */
 export function parseRunnerConfig(text: string, file: string): RunnerConfigFile {
-  const document = parseDocument(text, { prettyErrors: false })
+  const document = parseDocument(text)
   if (document.errors.length > 0) {
     // The YAML library quotes the lines around an error, which may hold a password: keep only where and what.
     throw new RunnerConfigError(
