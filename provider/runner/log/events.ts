@@ -35,7 +35,14 @@ export const loggedErrorSchema = z.object({
 export type LoggedError = z.output<typeof loggedErrorSchema>
 
 /** Who writes the run: a run whose writer is gone and that never ended was cut by a crash. */
-export const ownerSchema = z.object({ pid: z.number().int(), hostname: z.string() })
+export const ownerSchema = z.object({
+  pid: z.number().int(),
+  hostname: z.string(),
+  /** Random per process: tells a restarted process that reuses a pid (a container's pid 1) from its predecessor. */
+  instance: z.string(),
+  /** Linux boot id: a run written before the last reboot has no live writer. */
+  bootId: z.string().optional(),
+})
 export type RunOwner = z.output<typeof ownerSchema>
 
 export const runHeaderSchema = z.object({

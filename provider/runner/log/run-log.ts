@@ -60,13 +60,16 @@ export class RunLog {
   readonly store: RunStore
   readonly clock: Clock
   readonly #listeners = new Set<RunLogListener>()
-  readonly #redact: Redactor
+  readonly #finishedListeners = new Set<(summary: RunSummary) => void>()
+  readonly #secrets: Set<string>
+  #redact: Redactor
   readonly #active = new Map<string, ActiveRun>()
 
   private constructor(readonly options: RunLogOptions) {
     this.store = new RunStore(options.stateDir)
     this.clock = options.clock ?? systemClock
-    this.#redact = createRedactor(options.secrets)
+    this.#secrets = new Set(options.secrets)
+    this.#redact = createRedactor([...this.#secrets])
   }
 
   /**
@@ -106,6 +109,22 @@ export class RunLog {
       time: this.clock.now(),
     })
     return active.startTask(TaskNames.run, undefined, properties)
+  }
+
+  /** A secret learnt after opening (remote credentials read from the pool): masked from now on. */
+  addSecret(secret: string): void {
+    if (this.#secrets.has(secret)) return
+    this.#secrets.add(secret)
+    this.#redact = createRedactor([...this.#secrets])
+  }
+
+  /**
+   * Calls `listener` with the summary of every run that ends, once its file is complete (the job status
+   * record is updated from it). Returns the unsubscribe function.
+   */
+  onRunFinished(listener: (summary: RunSummary) => void): () => void {
+    this.#finishedListeners.add(listener)
+    return () => this.#finishedListeners.delete(listener)
   }
 
   /** Calls `listener` with every event of every run, as it happens. Returns the unsubscribe function. */
@@ -148,6 +167,13 @@ export class RunLog {
       if (this.options.keepRuns !== undefined) this.store.prune(run.jobId, this.options.keepRuns)
     } catch (error) {
       this.writeError(error)
+    }
+    for (const listener of this.#finishedListeners) {
+      try {
+        listener(summary)
+      } catch (error) {
+        this.writeError(error)
+      }
     }
   }
 

@@ -46,7 +46,10 @@ export class PlainRenderer {
       case 'end': {
         const task = model.tasks.get(event.id)
         if (task === undefined) return []
-        if (task.parent === undefined) return [line(renderSummary(model)[0]!), ...renderSummary(model).slice(1)]
+        if (task.parent === undefined) {
+          const [first, ...rest] = renderSummary(model)
+          return [line(first!), ...rest]
+        }
         return [line(`${this.who(model, task)}: ${this.ending(model, task)}`)]
       }
     }

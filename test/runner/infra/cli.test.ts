@@ -85,13 +85,9 @@ async function populate(stateDir: string): Promise<Fixture> {
   const dead = spawnSync(process.execPath, ['-e', '']).pid
   const path = runFile(stateDir, 'job-2', weekly.runId)
   const [header, ...rest] = readFileSync(path, 'utf8').split('\n')
-  writeFileSync(
-    path,
-    [
-      JSON.stringify({ ...JSON.parse(header!), owner: { pid: dead, hostname: JSON.parse(header!).owner.hostname } }),
-      ...rest,
-    ].join('\n'),
-  )
+  const { owner, ...fields } = JSON.parse(header!)
+  const deadOwner = { ...owner, pid: dead, instance: 'a-process-that-exited' }
+  writeFileSync(path, [JSON.stringify({ ...fields, owner: deadOwner }), ...rest].join('\n'))
   writeJobsFile(stateDir, [makeJob('job-1', [{ name: 'daily', cron: '0 3 * * *' }], 'nightly')], clock.now())
   return { stateDir, runIds, orphanRunId: weekly.runId }
 }

@@ -3,7 +3,7 @@ import { appendFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { packageRoot } from '../../../provider/common/package-info'
-import { logEventSchema, RunLog, runFile } from '../../../provider/runner/log'
+import { currentOwner, logEventSchema, ownerMayBeAlive, RunLog, runFile } from '../../../provider/runner/log'
 import { useStateDirs } from './helpers/state-dir'
 
 const newStateDir = useStateDirs()
@@ -111,5 +111,24 @@ describe('runs cut by a crash', () => {
     const lines = readFileSync(path, 'utf8').trimEnd().split('\n')
     for (const line of lines) logEventSchema.parse(JSON.parse(line))
     expect(runLog.store.loadRun('job-1', runId).root!.status).toBe('interrupted')
+  })
+})
+
+describe('run owners', () => {
+  it('are alive only while their process runs: same instance, or a live pid of this host and boot', async () => {
+    const me = currentOwner()
+    expect(ownerMayBeAlive(me)).toBe(true)
+    // A restarted container's runner gets the same pid (1) but is another process.
+    expect(ownerMayBeAlive({ ...me, instance: 'previous' })).toBe(false)
+    expect(ownerMayBeAlive({ ...me, instance: 'previous', hostname: 'elsewhere' })).toBe(false)
+    if (me.bootId !== undefined)
+      expect(ownerMayBeAlive({ ...me, instance: 'x', pid: 1, bootId: 'another-boot' })).toBe(false)
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' })
+    try {
+      expect(ownerMayBeAlive({ ...me, instance: 'child', pid: child.pid! })).toBe(true)
+    } finally {
+      await kill(child)
+    }
+    expect(ownerMayBeAlive({ ...me, instance: 'child', pid: child.pid! })).toBe(false)
   })
 })

@@ -147,6 +147,20 @@ describe('run log', () => {
     })
   })
 
+  it('tells subscribers when a run has ended, with its summary, and masks secrets learnt later', () => {
+    const stateDir = newStateDir()
+    const { runLog } = RunLog.open({ stateDir, clock: new FakeClock(T0) })
+    const finished: string[] = []
+    runLog.onRunFinished((summary) => finished.push(`${summary.runId} ${summary.status}`))
+    const run = runLog.start(job)
+    runLog.addSecret('s3-secret-key-1234')
+    run.info('using s3-secret-key-1234')
+    expect(finished).toEqual([])
+    run.succeed()
+    expect(finished).toEqual([`${run.runId} success`])
+    expect(readFileSync(runFile(stateDir, job.jobId, run.runId), 'utf8')).not.toContain('s3-secret-key-1234')
+  })
+
   it('never writes a known secret or URL credentials, in messages, data, properties or results', () => {
     const stateDir = newStateDir()
     const password = 'hunter2-pool-secret'
