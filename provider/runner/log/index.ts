@@ -12,8 +12,16 @@ export { readRunFile } from './read'
 export { type Recovery, recoverInterruptedRuns } from './recover'
 export { createRedactor, type Redactor } from './redact'
 export * from './render'
-export * from './run-log'
+export {
+  RunLog,
+  type RunLogEvent,
+  type RunLogListener,
+  type RunLogOptions,
+  type RunStart,
+  StateDirError,
+} from './run-log'
 export { deriveStatus, type StatusInput } from './status'
 export * from './store'
 export * from './summary'
+export { TaskHandle } from './task'
 export * from './tree'

@@ -5,7 +5,8 @@ import { type Clock, systemClock } from '../clock'
 import { scheduleId } from '../ids'
 import { InterruptedError, RunError } from '../log/errors'
 import type { EndStatus } from '../log/events'
-import type { RunLog, TaskHandle } from '../log/run-log'
+import type { RunLog } from '../log/run-log'
+import type { TaskHandle } from '../log/task'
 import { WallClockAlarm } from './alarm'
 
 /** A job as the scheduler knows it: its id (stable across renames), its name and its validated spec. */
