@@ -2,15 +2,18 @@
 import { Command } from 'commander'
 import { packageVersion } from '../common/package-info'
 import { explainCommand } from './explain'
+import { logsCommand } from './logs'
 import { simCommand } from './sim-command'
+import { statusCommand } from './status'
 
 /** The `xcp-backup` command. Each subcommand is built in its own module and added here. */
 export function buildCli(): Command {
   const program = new Command('xcp-backup')
     .description('Backup policy as code for XCP-ng and XenServer pools')
     .version(packageVersion)
-  program.addCommand(simCommand())
-  program.addCommand(explainCommand())
+  for (const command of [simCommand(), logsCommand(), statusCommand(), explainCommand()]) {
+    program.addCommand(command)
+  }
   return program
 }
 

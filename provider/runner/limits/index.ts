@@ -1,0 +1,3 @@
+export * from './limiter'
+export * from './pool-limits'
+export * from './vm-slots'

@@ -1,0 +1,6 @@
+export * from './display'
+export * from './format'
+export * from './model'
+export * from './plain'
+export * from './summary'
+export * from './tty'
