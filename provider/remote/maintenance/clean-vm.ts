@@ -1,8 +1,9 @@
 import { posix } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
 import { checkXvaFile } from '../../disk/xva/is-valid-xva'
 import type { RemoteBackend } from '../backend'
 import { isRemoteError } from '../errors'
-import { readVmBackupCache } from '../layout/cache'
+import { cacheEntry, readVmBackupCache } from '../layout/cache'
 import { vmBackupDir, xoFilename } from '../layout/paths'
 import { deleteVmBackups } from '../layout/vm-backups'
 import { acquireLock, type Lock, type LockOptions } from '../lock'
@@ -407,18 +408,26 @@ class CleanVm {
 
   private async refreshCache(): Promise<void> {
     if (!this.options.remove && !this.options.merge) return
-    if (!this.changed) {
-      const read = await readVmBackupCache(this.backend, this.vmUuid)
-      const current = await readVmDirectory(this.backend, this.vmUuid)
-      const expected = current.metadata.filter((m) => m.status === 'ok').map((m) => xoFilename(m.path))
-      if (read.status === 'ok') {
-        const keys = Object.keys(read.cache)
-        if (keys.length === expected.length && expected.every((key) => key in read.cache)) return
-      }
-    }
+    if (!this.changed && (await this.cacheIsCurrent())) return
     this.lock.assertHeld()
     await regenerateCache(this.backend, this.vmUuid)
     this.result.cacheRegenerated = true
+  }
+
+  /**
+   * The cache holds exactly the metadata files, with their current content (a crash between a
+   * metadata rewrite and its cache update leaves the right keys with old values).
+   */
+  private async cacheIsCurrent(): Promise<boolean> {
+    const read = await readVmBackupCache(this.backend, this.vmUuid)
+    if (read.status !== 'ok') return false
+    const current = (await readVmDirectory(this.backend, this.vmUuid)).metadata.filter((m) => m.status === 'ok')
+    if (Object.keys(read.cache).length !== current.length) return false
+    return current.every((entry) => {
+      const key = xoFilename(entry.path)
+      const expected = JSON.parse(JSON.stringify(cacheEntry(key, entry.metadata)))
+      return isDeepStrictEqual(read.cache[key], expected)
+    })
   }
 
   private async removeFile(path: string): Promise<void> {
