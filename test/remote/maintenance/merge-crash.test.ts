@@ -25,7 +25,6 @@ import {
   DAY,
   expectBackupRestores,
   expectQemuRawEquals,
-  listTree,
   MiB,
   Repository,
   randomBlocks,
