@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises'
 import { expect } from 'vitest'
 import { openLocalFile } from '../../../provider/disk/io'
 import { rewriteVhdStream } from '../../../provider/disk/vhd/rewrite'
+import { parseVhdStream } from '../../../provider/disk/vhd/stream-parser'
 import { createVhdStream } from '../../../provider/disk/vhd/stream-writer'
 import { checkVhdFile } from '../../../provider/disk/vhd/vhd-file'
 import { createXvaStream } from '../../../provider/disk/xva/xva-writer'
@@ -54,6 +55,8 @@ export interface BuiltBackup {
   /** Per disk ref: the VHD written (remote path) and the content the disk had. */
   disks: Map<string, { vhd: string; uuid: string; content: DiskContent }>
   committed: boolean
+  /** Full backups: the XVA's bytes. */
+  xva?: Buffer
 }
 
 export interface RepositoryOptions {
@@ -105,13 +108,21 @@ export class Repository {
   }
 
   /** A full backup (XVA) with a small random disk. */
-  async xva(timestamp: number, options: { scheduleId?: string; tags?: string[] } = {}): Promise<BuiltBackup> {
-    const disk = randomBytes(3 * MiB)
+  async xva(timestamp: number, options: { scheduleId?: string; tags?: string[]; diskBytes?: number } = {}) {
+    const disk = randomBytes(options.diskBytes ?? 3 * MiB)
     const stream = createXvaStream({
       ovaXml: Buffer.from('<value><struct></struct></value>'),
       disks: [{ ref: 'Ref:1', size: disk.length, readChunk: async (i) => disk.subarray(i * MiB, (i + 1) * MiB) }],
     })
-    const { xva, size } = await saveFullBackupData(this.backend, this.vmUuid, timestamp, stream)
+    const chunks: Buffer[] = []
+    const bytes = (async function* () {
+      for await (const chunk of stream) {
+        chunks.push(chunk as Buffer)
+        yield chunk as Buffer
+      }
+    })()
+    const { xva: xvaField, size } = await saveFullBackupData(this.backend, this.vmUuid, timestamp, bytes)
+    const xva = Buffer.concat(chunks)
     const scheduleId = options.scheduleId ?? this.scheduleId
     const metadata: NewFullBackupMetadata = {
       version: '2.0.0',
@@ -121,12 +132,12 @@ export class Repository {
       timestamp,
       vm: this.vmRecord(),
       vmSnapshot: { uuid: randomUUID(), name_label: 'web-01 snapshot' },
-      xva,
+      xva: xvaField,
       size,
       tags: options.tags ?? [],
     }
     const path = await commitVmBackup(this.backend, metadata)
-    const built: BuiltBackup = { path, timestamp, mode: 'full', scheduleId, disks: new Map(), committed: true }
+    const built: BuiltBackup = { path, timestamp, mode: 'full', scheduleId, disks: new Map(), committed: true, xva }
     this.backups.push(built)
     return built
   }
@@ -266,15 +277,36 @@ export async function expectRawEquals(stream: Readable, content: DiskContent, vi
   expect(offset).toBe(virtualSize)
 }
 
-/** Restores every disk of a backup through our chain reader and compares it with what was backed up. */
-export async function expectBackupRestores(backend: RemoteBackend, backup: BuiltBackup): Promise<void> {
+/**
+ * Restores every disk of a backup through our chain reader and compares it with what was backed up:
+ * the raw stream byte for byte, or (`sparse`, for huge virtual disks) the restore VHD stream, whose
+ * blocks must be exactly the recorded ones.
+ */
+export async function expectBackupRestores(
+  backend: RemoteBackend,
+  backup: BuiltBackup,
+  options: { sparse?: boolean } = {},
+): Promise<void> {
   const reader = await openBackup(backend, backup.path)
   if (reader.mode !== 'delta') throw new Error(`${backup.path} is not a delta backup`)
   for (const disk of reader.disks) {
     const expected = backup.disks.get(disk.ref)!
     const image = await reader.openDisk(disk.ref)
-    await expectRawEquals(image.rawStream(), expected.content, image.virtualSize)
+    if (options.sparse) await expectVhdStreamEquals(image.vhdStream(), expected.content)
+    else await expectRawEquals(image.rawStream(), expected.content, image.virtualSize)
   }
+}
+
+/** A restore VHD stream (validated by the stream parser) carries exactly `content`'s blocks. */
+export async function expectVhdStreamEquals(stream: Readable, content: DiskContent): Promise<void> {
+  const seen: number[] = []
+  for await (const item of parseVhdStream(stream)) {
+    if (item.type !== 'block') continue
+    seen.push(item.index)
+    const expected = content.get(item.index) ?? Buffer.alloc(BLOCK)
+    if (!item.data.equals(expected)) throw new Error(`restored block ${item.index} differs from the original`)
+  }
+  expect(seen).toEqual([...content.keys()].sort((a, b) => a - b))
 }
 
 /**
