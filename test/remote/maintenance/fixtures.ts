@@ -108,11 +108,15 @@ export class Repository {
   }
 
   /** A full backup (XVA) with a small random disk. */
-  async xva(timestamp: number, options: { scheduleId?: string; tags?: string[]; diskBytes?: number } = {}) {
+  async xva(
+    timestamp: number,
+    options: { scheduleId?: string; tags?: string[]; diskBytes?: number; compression?: 'gzip' | 'zstd' } = {},
+  ) {
     const disk = randomBytes(options.diskBytes ?? 3 * MiB)
     const stream = createXvaStream({
       ovaXml: Buffer.from('<value><struct></struct></value>'),
       disks: [{ ref: 'Ref:1', size: disk.length, readChunk: async (i) => disk.subarray(i * MiB, (i + 1) * MiB) }],
+      compression: options.compression,
     })
     const chunks: Buffer[] = []
     const bytes = (async function* () {
