@@ -2,6 +2,7 @@
 import { Command } from 'commander'
 import { packageVersion } from '../common/package-info'
 import { registerExplain } from './explain'
+import { registerLs } from './ls'
 
 /** The `xcp-backup` command. Each subcommand lives in its own module and registers itself here. */
 export function buildCli(): Command {
@@ -9,6 +10,7 @@ export function buildCli(): Command {
     .description('Backup policy as code for XCP-ng and XenServer pools')
     .version(packageVersion)
   registerExplain(program)
+  registerLs(program)
   return program
 }
 

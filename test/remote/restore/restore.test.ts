@@ -12,12 +12,14 @@ import {
   DAY,
   expectBackupRestores,
   expectQemuReadsRestore,
+  expectVhdStreamEquals,
   listTree,
   MiB,
   Repository,
   randomBlocks,
   T0,
 } from '../maintenance/fixtures'
+import { writeXoRepository, XO_VM } from './xo-fixture'
 
 let root: string
 let backend: FileBackend
@@ -173,6 +175,32 @@ describe('restoring full backups', () => {
     await expect(readAll(await reader.checkedXva())).rejects.toThrow(
       /MD5 is [0-9a-f]{32} but its \.checksum file says 0{32}/,
     )
+  })
+})
+
+describe('restoring what Xen Orchestra wrote', () => {
+  it('follows XO chains and reads XO full backups', async () => {
+    const xoRoot = await mkdtemp(join(tmpdir(), 'xcp-restore-xo-'))
+    try {
+      const contents = await writeXoRepository(xoRoot)
+      const xo = await FileBackend.open(xoRoot)
+      const delta = await openBackup(xo, `xo-vm-backups/${XO_VM}/20260822T030012Z.json`)
+      if (delta.mode !== 'delta') throw new Error('expected a delta backup')
+      const root0 = await delta.openDisk('OpaqueRef:aa000000-0000-4000-8000-000000000001')
+      expect(root0.chain.map((path) => path.split('/').at(-1))).toEqual([
+        '20260822T030012Z.vhd',
+        '20260820T030012Z.vhd',
+      ])
+      await expectVhdStreamEquals(root0.vhdStream(), contents.root)
+      const data = await delta.openDisk('OpaqueRef:aa000000-0000-4000-8000-000000000002')
+      expect(data.virtualSize).toBe(20 * 1024 ** 3)
+      await expectVhdStreamEquals(data.vhdStream(), contents.data)
+      const full = await openBackup(xo, `xo-vm-backups/${XO_VM}/20260821T030012Z.json`)
+      if (full.mode !== 'full') throw new Error('expected a full backup')
+      expect((await readAll(await full.checkedXva())).length).toBeGreaterThan(1024 * 1024)
+    } finally {
+      await rm(xoRoot, { recursive: true, force: true })
+    }
   })
 })
 
