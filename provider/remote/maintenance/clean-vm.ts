@@ -68,6 +68,8 @@ export async function cleanVm(backend: RemoteBackend, vmUuid: string, options: C
 class CleanVm {
   private changed = false
   private readonly protectedPaths = new Set<string>()
+  /** The metadata files as last read (merges rewrite entries in place). */
+  private metadata: MetadataRead[] = []
 
   constructor(
     private readonly backend: RemoteBackend,
@@ -80,9 +82,11 @@ class CleanVm {
   async run(): Promise<void> {
     this.lock.assertHeld()
     let directory = await readVmDirectory(this.backend, this.vmUuid)
-    if (this.options.merge) {
+    this.metadata = directory.metadata
+    if (this.options.merge || this.options.remove) {
       await this.finishInterruptedMerges(directory)
       directory = await readVmDirectory(this.backend, this.vmUuid)
+      this.metadata = directory.metadata
     }
     this.reportUnreadable(directory)
     const blocked = directory.metadata.some((read) => read.status === 'unreadable')
@@ -102,7 +106,7 @@ class CleanVm {
       await this.cleanLineages(lineages, complete)
       await this.removeOrphanXvas()
     }
-    await this.healMetadata(complete)
+    await this.healMetadata(complete, lineages)
     await this.removeLeftovers(directory, lineages)
     await this.refreshCache()
   }
@@ -127,17 +131,18 @@ class CleanVm {
       blocksPerCheckpoint: this.options.blocksPerCheckpoint,
       protectedPaths: this.protectedPaths,
       afterMerge: (target, report) => this.afterMerge(target, report),
+      mergeBlocks: this.options.merge,
     }
   }
 
   /** Rewrites the metadata of the backups whose disk at `target` a merge just changed. */
   private async afterMerge(target: string, report: MergeReport): Promise<void> {
     this.changed = true
-    const directory = await readVmDirectory(this.backend, this.vmUuid)
-    for (const read of directory.metadata) {
+    for (const read of this.metadata) {
       if (read.status !== 'ok' || !read.requiredFiles.includes(target)) continue
+      if (!(await exists(this.backend, read.path))) continue // an incomplete backup removed meanwhile
       this.lock.assertHeld()
-      if (await refreshDeltaMetadata(this.backend, directory.dir, read, { updateSize: true })) {
+      if (await refreshDeltaMetadata(this.backend, vmBackupDir(this.vmUuid), read, { updateSize: true })) {
         report.metadataUpdated.push(read.path)
         this.result.updatedMetadata.push(read.path)
       }
@@ -362,16 +367,30 @@ class CleanVm {
     }
   }
 
-  /** Metadata whose isVhdDifferencing no longer matches its disks (a crash between a merge and its rewrite). */
-  private async healMetadata(complete: Extract<MetadataRead, { status: 'ok' }>[]): Promise<void> {
+  /**
+   * Metadata whose isVhdDifferencing no longer matches its disks (a crash between a merge and its
+   * rewrite), found from the disks already read; only those are read again and rewritten.
+   */
+  private async healMetadata(
+    complete: Extract<MetadataRead, { status: 'ok' }>[],
+    lineages: Map<string, Lineage>,
+  ): Promise<void> {
     if (!this.options.merge) return
-    const dir = vmBackupDir(this.vmUuid)
     const rewritten = new Set(this.result.updatedMetadata)
+    const merged = new Set(this.result.merges.map((merge) => merge.child))
     for (const read of complete) {
-      if (read.metadata.mode !== 'delta' || rewritten.has(read.path)) continue
-      if (!(await exists(this.backend, read.path))) continue
+      const { metadata } = read
+      if (metadata.mode !== 'delta' || rewritten.has(read.path)) continue
+      const stale = Object.keys(metadata.vhds).some((ref, index) => {
+        const path = read.requiredFiles[index]!
+        if (merged.has(path)) return true // read before this run merged it
+        const node = lineages.get(posix.dirname(path))?.node(path)
+        const flag = metadata.isVhdDifferencing[ref] ?? metadata.isVhdDifferencing[`${ref}.vhd`]
+        return node !== undefined && flag !== node.differencing
+      })
+      if (!stale) continue
       this.lock.assertHeld()
-      if (await refreshDeltaMetadata(this.backend, dir, read, { updateSize: false })) {
+      if (await refreshDeltaMetadata(this.backend, vmBackupDir(this.vmUuid), read, { updateSize: false })) {
         this.result.updatedMetadata.push(read.path)
         this.changed = true
       }

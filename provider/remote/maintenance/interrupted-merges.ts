@@ -30,6 +30,11 @@ export interface ResumeContext {
   afterMerge: (target: string, report: MergeReport) => Promise<void>
   /** Disks to keep whatever the rest of clean-vm decides. */
   protectedPaths: Set<string>
+  /**
+   * Also copy blocks (clean-vm's `merge`). Without it only merges whose blocks are all in place are
+   * finished (a rename): leaving those would make their backup look incomplete and get it deleted.
+   */
+  mergeBlocks: boolean
 }
 
 export async function resumeInterruptedMerges(context: ResumeContext, directory: VdiDirectory): Promise<void> {
@@ -67,8 +72,19 @@ export async function resumeInterruptedMerges(context: ResumeContext, directory:
     const complete = parentNode.uuid === state.child.uuid && !parentNode.interruptedFinalStep
     const started = performance.now()
     try {
-      if (complete && !directory.vhds.has(target)) {
+      const targetNode = directory.vhds.get(target)
+      if (complete && targetNode !== undefined && targetNode.uuid !== state.child.uuid) {
+        context.protectedPaths.add(parent)
+        context.result.warnings.push({
+          code: 'MERGE_NOT_RESUMABLE',
+          message: `${parent} holds the merged disk ${state.child.uuid}, but ${target}, where it should go, now holds ${targetNode.uuid}; both are kept. Check which backups use them.`,
+          paths: [parent, target, statePath],
+        })
+      } else if (complete) {
+        // Every block is in the parent and it has the child's identity: only the rename is left.
         await finishRename(context, directory, parent, target, chain, started)
+      } else if (!context.mergeBlocks) {
+        // Blocks still to copy: left for a clean-up with merge; the parent stays, used by its child.
       } else if (chain.length === 2 && directory.vhds.has(target)) {
         const outcome = await mergeDisk(context.backend, parent, target, {
           lock: context.lock,
@@ -86,8 +102,6 @@ export async function resumeInterruptedMerges(context: ResumeContext, directory:
         }
         context.result.merges.push(report)
         await context.afterMerge(target, report)
-      } else if (complete && directory.vhds.has(target)) {
-        await finishRename(context, directory, parent, target, chain, started)
       } else if (chain.every((path) => directory.vhds.has(path))) {
         // An XO merge of several children at once: merge them one by one, oldest first. XO's blocks
         // already written are the chain's newest sectors, which the later steps write again on top.

@@ -434,6 +434,51 @@ describe('clean-vm finishes merges a crash cut short', () => {
   })
 })
 
+describe('clean-vm without merges', () => {
+  it('still finishes a merge that only lacks its rename, so that removal never deletes that backup', async () => {
+    const repo = new Repository(backend)
+    await repo.full(T0, randomBlocks(6, 16))
+    const d1 = await repo.delta(T0 + DAY, randomBlocks(3, 16))
+    await forget(repo, [repo.backups[0]!])
+    lock ??= await acquireLock(backend, repo.dir)
+    await cleanVm(cutRename(backend), repo.vmUuid, { merge: true, remove: true, lock })
+    // XO's writers with a merge worker run clean-up with remove and without merge.
+    const result = await clean(repo, { merge: false, remove: true })
+    expect(result.removedBackups).toEqual([])
+    expect(result.merges.map((m) => [m.child, m.mergedBlocks])).toEqual([[d1.disks.get(repo.disks[0]!.ref)!.vhd, 0]])
+    await expectBackupRestores(backend, d1)
+  })
+
+  it('leaves a merge that still has blocks to copy, and keeps its parent', async () => {
+    const repo = new Repository(backend)
+    await repo.full(T0, randomBlocks(6, 16))
+    const d1 = await repo.delta(T0 + DAY, randomBlocks(3, 16))
+    await forget(repo, [repo.backups[0]!])
+    const result = await clean(repo, { merge: false, remove: true })
+    expect(result.merges).toEqual([])
+    expect(result.removedFiles).toEqual([])
+    expect(result.pending).toEqual([
+      {
+        action: 'merge',
+        paths: [repo.backups[0]!.disks.get(repo.disks[0]!.ref)!.vhd, d1.disks.get(repo.disks[0]!.ref)!.vhd],
+        reason: expect.stringContaining('used by no backup but is the base of'),
+      },
+    ])
+    await expectBackupRestores(backend, d1)
+  })
+
+  it('takes the VM lock itself when not given one, and says who holds it when it cannot', async () => {
+    const repo = new Repository(backend)
+    await repo.full(T0, [0])
+    const result = await cleanVm(backend, repo.vmUuid, { merge: true, remove: true })
+    expect(result.warnings).toEqual([])
+    lock = await acquireLock(backend, repo.dir, { runId: 'nightly-run' })
+    await expect(cleanVm(backend, repo.vmUuid, { merge: true, remove: true })).rejects.toThrow(
+      /Lock file is already being held: .* locked by xcp-backup run nightly-run/,
+    )
+  })
+})
+
 /** A backend whose rename deletes the target and then fails, as libsmbclient's rename can be cut. */
 function cutRename(inner: RemoteBackend): RemoteBackend {
   return {
