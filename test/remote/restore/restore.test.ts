@@ -7,6 +7,7 @@ import { FileBackend } from '../../../provider/remote/file/file-backend'
 import { acquireLock } from '../../../provider/remote/lock'
 import { applyRetention, cleanVm, planRetention } from '../../../provider/remote/maintenance'
 import { openBackup, readOnlyBackend } from '../../../provider/remote/restore'
+import { exposeGc } from '../../disk/helpers'
 import {
   type BuiltBackup,
   DAY,
@@ -119,6 +120,34 @@ describe('restoring delta backups', () => {
     expect(image.allocatedBlocks).toBe(4)
     expect(image.vhdStreamLength).toBe(2048 + 102_400 * 4 + 4 * (512 + 2 * MiB) + 512)
     await image.close()
+  })
+
+  it('streams with flat retained memory, whatever the amount of data', async () => {
+    const gc = exposeGc()
+    const large = new Repository(backend, {
+      disks: [{ ref: 'OpaqueRef:large', liveUuid: 'c0000000-0000-4000-8000-000000000001', virtualSize: 1024 * MiB }],
+    })
+    await large.full(T0, randomBlocks(160, 512))
+    const delta = await large.delta(T0 + DAY, randomBlocks(40, 512))
+    const reader = await openBackup(backend, delta.path)
+    if (reader.mode !== 'delta') throw new Error('expected a delta backup')
+    const image = await reader.openDisk('OpaqueRef:large')
+    await gc()
+    const baseline = process.memoryUsage()
+    let peak = 0
+    let bytes = 0
+    let n = 0
+    for await (const chunk of image.vhdStream()) {
+      bytes += (chunk as Buffer).length
+      if (++n % 256 === 0) {
+        await gc()
+        const now = process.memoryUsage()
+        peak = Math.max(peak, now.arrayBuffers - baseline.arrayBuffers, now.heapUsed - baseline.heapUsed)
+      }
+    }
+    expect(bytes).toBe(image.vhdStreamLength)
+    expect(bytes).toBeGreaterThan(320 * MiB)
+    expect(peak).toBeLessThan(32 * MiB)
   })
 
   it('says what is wrong when the chain is broken or the backup does not exist', async () => {
