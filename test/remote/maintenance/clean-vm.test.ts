@@ -301,6 +301,21 @@ describe('clean-vm deletes what no backup needs, and only that', () => {
     await expectBackupRestores(backend, d1)
   })
 
+  it('with checkXva, reports a cut XVA and keeps it (XO never deletes one that only looks invalid)', async () => {
+    const repo = new Repository(backend)
+    const full = await repo.xva(T0)
+    const xva = join(root, full.path.replace(/\.json$/, '.xva'))
+    await writeFile(xva, (await readFile(xva)).subarray(0, 1024 * 1024))
+    lock = await acquireLock(backend, repo.dir)
+    const result = await cleanVm(backend, repo.vmUuid, { merge: true, remove: true, lock, checkXva: true })
+    expect(result.warnings.map((w) => [w.code, w.paths])).toEqual([
+      ['INVALID_XVA', [full.path.replace(/\.json$/, '.xva')]],
+    ])
+    expect(result.warnings[0]!.message).toMatch(/does not look like a complete XVA/)
+    expect(result.removedBackups).toEqual([])
+    expect(result.removedFiles).toEqual([])
+  })
+
   it('deletes nothing and merges nothing while a metadata file cannot be read', async () => {
     const repo = new Repository(backend)
     await repo.full(T0, [0, 1])
