@@ -3,6 +3,7 @@ import { Command } from 'commander'
 import { packageVersion } from '../common/package-info'
 import { explainCommand } from './explain'
 import { logsCommand } from './logs'
+import { lsCommand } from './ls'
 import { simCommand } from './sim-command'
 import { statusCommand } from './status'
 
@@ -11,7 +12,7 @@ export function buildCli(): Command {
   const program = new Command('xcp-backup')
     .description('Backup policy as code for XCP-ng and XenServer pools')
     .version(packageVersion)
-  for (const command of [simCommand(), logsCommand(), statusCommand(), explainCommand()]) {
+  for (const command of [simCommand(), lsCommand(), logsCommand(), statusCommand(), explainCommand()]) {
     program.addCommand(command)
   }
   return program
