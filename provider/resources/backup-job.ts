@@ -7,7 +7,7 @@ import { type PoolInventory, readInventory } from '../pool/inventory'
 import { idForName, nameForId } from '../pool/store-ids'
 import { label, type ProviderContext } from './context'
 import { checkNewName } from './identity'
-import { type JobPreflight, jobPreflight } from './job-preflight'
+import { type JobPreflight, jobPreflight, jobReferenceFailures } from './job-preflight'
 import { type LastRun, readJobStatus } from './job-status'
 import {
   type CheckOutcome,
@@ -20,6 +20,7 @@ import {
 } from './kind-provider'
 import type { PoolHandle } from './pools'
 import { jsonClean, type Props, stringField } from './props'
+import { poolLabel } from './references'
 import { readStored, resourceId, storeIdOf, storeNew, storeReplace } from './stored-objects'
 
 /**
@@ -47,7 +48,15 @@ export type BackupJobOutputs = BackupJob &
 export const backupJobProvider: KindProvider = {
   async check(ctx, olds, news): Promise<CheckOutcome> {
     const result = checkPolicy(KIND, news, { unknowns: 'skip' })
-    if (!result.ok) return { inputs: news, failures: result.failures }
+    if (!result.ok) {
+      // Still name the VMs and SRs that do not exist, so one preview lists every problem.
+      const resolution =
+        typeof news.pool === 'string' || news.pool === undefined ? await poolForCheck(ctx, news.pool) : undefined
+      if (resolution?.state !== 'connected') return { inputs: news, failures: result.failures }
+      const inventory = await readInventory(resolution.pool.xapi)
+      const references = jobReferenceFailures(news, inventory, poolLabel(resolution.pool.name, inventory))
+      return { inputs: news, failures: [...result.failures, ...references] }
+    }
     const spec = result.value as Props
     const resolution = await poolForCheck(ctx, spec.pool)
     if (resolution.state === 'failed') return { inputs: news, failures: [resolution.failure] }
@@ -121,6 +130,7 @@ async function preflightFor(
     written,
     jobId,
     pool: inventory,
+    poolLabel: poolLabel(pool.name, inventory),
     otherPools: await otherPools(ctx, pool, inventory, job, notes),
     lastRunMs: status.state === 'present' ? status.durationMs : undefined,
   })

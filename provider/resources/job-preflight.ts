@@ -4,6 +4,7 @@ import type { CheckFailure } from '../policy/issues'
 import type { Schedule } from '../policy/job-schedule'
 import { overlapWarning } from '../policy/schedule'
 import { type ExclusionCode, NO_MATCHING_VMS, selectVms, type VmFacts } from '../policy/selection'
+import { closest } from '../policy/suggest'
 import { containsUnknown, isUnknown, type Unknowable } from '../policy/unknown'
 import { isThick, type PoolInventory } from '../pool/inventory'
 import { resolveSr } from './references'
@@ -27,6 +28,8 @@ export interface JobPreflightInput {
   jobId: string | undefined
   /** The pool that stores the job. */
   pool: PoolInventory
+  /** How messages name that pool. */
+  poolLabel: string
   /** The other configured pools that could be reached. */
   otherPools: readonly PoolInventory[]
   /** How long the job's last run took, from the runner's status record. */
@@ -47,8 +50,8 @@ export function jobPreflight(input: JobPreflightInput): JobPreflight {
   const result: JobPreflight = { failures: [], warnings: [], selected: undefined }
   if (isUnknown(input.job)) return result
   const job = input.job as KnownJob
+  result.failures.push(...jobReferenceFailures(input.written, input.pool, input.poolLabel))
   result.selected = selection(job, input, result)
-  healthCheckSr(job, input.pool, result)
   if (result.selected !== undefined) {
     const inventories = [input.pool, ...input.otherPools]
     spaceForSnapshots(result.selected, inventories, result)
@@ -65,15 +68,8 @@ function selection(job: KnownJob, input: JobPreflightInput, result: JobPreflight
   if (vms.select === 'explicit') {
     if (isUnknown(vms.list)) return undefined
     const known = vms.list.filter((ref): ref is string => !isUnknown(ref))
+    // Entries naming no VM are failures (jobReferenceFailures); listed VMs that are never backed up are warnings.
     const found = selectVms({ select: 'explicit', list: known }, input.pool.vmFacts(), jobId)
-    const written = writtenList(input.written, 'list')
-    for (const unresolved of found.unresolved) {
-      const index = indexOf(written, known, unresolved.ref)
-      result.failures.push({
-        property: `vms.list[${index}]`,
-        reason: `${unresolved.reason} in pool ${JSON.stringify(input.pool.pool.name)}`,
-      })
-    }
     for (const { vm, reason } of found.excluded) {
       result.warnings.push(`VM ${JSON.stringify(vm.name_label)} is listed but will not be backed up: ${reason}`)
     }
@@ -124,13 +120,50 @@ function noMatchWarning(codes: readonly ExclusionCode[]): string {
   )
 }
 
-function healthCheckSr(job: KnownJob, pool: PoolInventory, result: JobPreflight): void {
-  const settings = job.settings
-  if (isUnknown(settings) || settings.healthCheck === undefined || isUnknown(settings.healthCheck)) return
-  const sr = settings.healthCheck.sr
-  if (isUnknown(sr)) return
-  const found = resolveSr(pool, sr)
-  if ('problem' in found) result.failures.push({ property: 'settings.healthCheck.sr', reason: found.problem })
+/**
+ * References to pool objects that do not exist, from the arguments as written: they are checked even when
+ * other fields are invalid, so one preview names every problem. An explicit VM list entry must name
+ * exactly one VM; the health check's SR must exist.
+ */
+export function jobReferenceFailures(
+  written: Record<string, unknown>,
+  pool: PoolInventory,
+  where: string,
+): CheckFailure[] {
+  const failures: CheckFailure[] = []
+  const vms = objectField(written, 'vms')
+  const list = vms === undefined ? undefined : vms.list
+  if (vms?.select === 'explicit' && Array.isArray(list)) {
+    const refs = list.map((entry) => (typeof entry === 'string' && !isUnknown(entry) ? entry.trim() : undefined))
+    const known = refs.filter((ref): ref is string => ref !== undefined && ref !== '')
+    const found = selectVms({ select: 'explicit', list: known }, pool.vmFacts(), '')
+    const names = [...pool.vms.values()].filter((vm) => !vm.isSnapshot && !vm.isTemplate).map((vm) => vm.name)
+    for (const unresolved of found.unresolved) {
+      const suggestion = unresolved.code === 'not-found' ? closest(unresolved.ref, names) : undefined
+      failures.push({
+        property: `vms.list[${refs.indexOf(unresolved.ref)}]`,
+        reason: `${unresolved.reason} in pool ${where}${suggestion === undefined ? '' : ` (did you mean ${JSON.stringify(suggestion)}?)`}`,
+      })
+    }
+  }
+  const sr = objectField(objectField(written, 'settings'), 'healthCheck')?.sr
+  if (typeof sr === 'string' && !isUnknown(sr) && sr.trim() !== '') {
+    const found = resolveSr(pool, sr.trim(), where)
+    if ('problem' in found) failures.push({ property: 'settings.healthCheck.sr', reason: found.problem })
+  }
+  return failures
+}
+
+function objectField(value: unknown, key?: string): Record<string, unknown> | undefined {
+  const object =
+    value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined
+  if (key === undefined) return object
+  const field = object?.[key]
+  return field !== null && typeof field === 'object' && !Array.isArray(field)
+    ? (field as Record<string, unknown>)
+    : undefined
 }
 
 /** Disks of the selected VMs, with their pool; disks named [NOBAK] are left out of snapshots. */
@@ -204,11 +237,9 @@ function scheduleOverlap(job: KnownJob, lastRunMs: number | undefined, now: Date
   if (warning !== undefined) result.warnings.push(`${warning} (JOB_ALREADY_RUNNING)`)
 }
 
-/** The list as written in the arguments (`vms.list` or `vms.pools`), to report the index users wrote. */
+/** The list as written in the arguments (`vms.pools`), to report the index users wrote. */
 function writtenList(written: Record<string, unknown>, key: string): unknown[] | undefined {
-  const vms = written.vms
-  if (vms === null || typeof vms !== 'object') return undefined
-  const list = (vms as Record<string, unknown>)[key]
+  const list = objectField(written, 'vms')?.[key]
   return Array.isArray(list) ? list : undefined
 }
 

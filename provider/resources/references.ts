@@ -10,7 +10,18 @@ import type { PoolInventory, SrRecord, VmRecord } from '../pool/inventory'
 
 export type Resolution<T> = { found: T } | { problem: string }
 
-export function resolveVm(inventory: PoolInventory, ref: string): Resolution<VmRecord> {
+/** How messages name a pool: its configured name and its own name, `"main" (Demo pool)`. */
+export function poolLabel(configuredName: string, inventory: PoolInventory): string {
+  return configuredName === inventory.pool.name
+    ? JSON.stringify(configuredName)
+    : `${JSON.stringify(configuredName)} (${inventory.pool.name})`
+}
+
+export function resolveVm(
+  inventory: PoolInventory,
+  ref: string,
+  where = JSON.stringify(inventory.pool.name),
+): Resolution<VmRecord> {
   const candidates = [...inventory.vms.values()].filter((vm) => !vm.isSnapshot && !vm.isControlDomain && !vm.isTemplate)
   return resolve(
     ref,
@@ -18,18 +29,22 @@ export function resolveVm(inventory: PoolInventory, ref: string): Resolution<VmR
     (vm) => vm.uuid,
     (vm) => vm.name,
     'VM',
-    inventory.pool.name,
+    where,
   )
 }
 
-export function resolveSr(inventory: PoolInventory, ref: string): Resolution<SrRecord> {
+export function resolveSr(
+  inventory: PoolInventory,
+  ref: string,
+  where = JSON.stringify(inventory.pool.name),
+): Resolution<SrRecord> {
   const found = resolve(
     ref,
     [...inventory.srs.values()],
     (sr) => sr.uuid,
     (sr) => sr.name,
     'SR',
-    inventory.pool.name,
+    where,
   )
   if ('found' in found && (found.found.contentType === 'iso' || found.found.type === 'iso')) {
     return { problem: `SR ${JSON.stringify(found.found.name)} is an ISO library: name an SR that holds VM disks` }
@@ -43,20 +58,20 @@ function resolve<T>(
   uuidOf: (item: T) => string,
   nameOf: (item: T) => string,
   what: string,
-  poolName: string,
+  where: string,
 ): Resolution<T> {
   const byUuid = isUuid(ref) ? candidates.filter((item) => uuidOf(item).toLowerCase() === ref.toLowerCase()) : []
   const matches = byUuid.length > 0 ? byUuid : candidates.filter((item) => nameOf(item) === ref)
   if (matches.length === 1) return { found: matches[0]! }
   if (matches.length > 1) {
     return {
-      problem: `${matches.length} ${what}s of pool ${JSON.stringify(poolName)} are named ${JSON.stringify(ref)} (${matches.map(uuidOf).join(', ')}): name one by uuid`,
+      problem: `${matches.length} ${what}s of pool ${where} are named ${JSON.stringify(ref)} (${matches.map(uuidOf).join(', ')}): name one by uuid`,
     }
   }
   const suggestion = closest(ref, candidates.map(nameOf))
   return {
     problem:
-      `no ${what} of pool ${JSON.stringify(poolName)} has the ${isUuid(ref) ? 'uuid or name' : 'name'} ${JSON.stringify(ref)}` +
+      `no ${what} of pool ${where} has the ${isUuid(ref) ? 'uuid or name' : 'name'} ${JSON.stringify(ref)}` +
       (suggestion === undefined ? '' : ` (did you mean ${JSON.stringify(suggestion)}?)`),
   }
 }

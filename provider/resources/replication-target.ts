@@ -18,7 +18,7 @@ import {
 } from './kind-provider'
 import type { PoolHandle } from './pools'
 import { jsonClean, type Props, stringField } from './props'
-import { resolveSr } from './references'
+import { poolLabel, resolveSr } from './references'
 import { readStored, resourceId, storeIdOf, storeNew, storeReplace } from './stored-objects'
 
 /**
@@ -67,7 +67,19 @@ function specOf(props: Props): Props {
 export const replicationTargetProvider: KindProvider = {
   async check(ctx, olds, news): Promise<CheckOutcome> {
     const result = checkPolicy(KIND, specOf(news), { unknowns: 'skip' })
-    if (!result.ok) return { inputs: news, failures: result.failures }
+    if (!result.ok) {
+      // Still say whether the SR exists, so one preview lists every problem.
+      const resolution =
+        typeof news.pool === 'string' || news.pool === undefined ? await poolForCheck(ctx, news.pool) : undefined
+      const sr = typeof news.sr === 'string' ? news.sr.trim() : ''
+      if (resolution?.state !== 'connected' || sr === '') return { inputs: news, failures: result.failures }
+      const inventory = await readInventory(resolution.pool.xapi)
+      const found = resolveSr(inventory, sr, poolLabel(resolution.pool.name, inventory))
+      return {
+        inputs: news,
+        failures: [...result.failures, ...('problem' in found ? [{ property: 'sr', reason: found.problem }] : [])],
+      }
+    }
     const spec = result.value as Props
     const inputs = jsonClean({ ...spec, [ORPHANS]: [] })
     const resolution = await poolForCheck(ctx, spec.pool)
@@ -78,7 +90,7 @@ export const replicationTargetProvider: KindProvider = {
     const sr = stringField(spec, 'sr')
     if (sr !== undefined) {
       const inventory = await readInventory(pool.xapi)
-      const found = resolveSr(inventory, sr)
+      const found = resolveSr(inventory, sr, poolLabel(pool.name, inventory))
       if ('problem' in found) failures.push({ property: 'sr', reason: found.problem })
       else {
         const { mine, missing } = await orphans(ctx, pool, inventory, found.found)

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Xapi } from 'xen-api'
+import type { CheckFailure } from '../policy/issues'
 import { decodeStoredSpec, encodeStoredSpec, type StoredSpec } from '../policy/stored-spec'
+import { isUnknown } from '../policy/unknown'
 import { checkPolicy, parsePolicy } from '../policy/validate'
 import type { VmBackupTags } from '../policy/vm-backup-tags'
 import { type PoolInventory, readInventory } from '../pool/inventory'
@@ -17,7 +19,7 @@ import {
 } from './kind-provider'
 import type { PoolHandle } from './pools'
 import { jsonClean, type Props, stringField } from './props'
-import { resolveVm } from './references'
+import { poolLabel, resolveVm } from './references'
 import { readStored, resourceId, storeIdOf, undo } from './stored-objects'
 
 /**
@@ -48,20 +50,22 @@ type Claim = StoredSpec<'VmBackupTags'>
 export const vmBackupTagsProvider: KindProvider = {
   async check(ctx, _olds, news): Promise<CheckOutcome> {
     const result = checkPolicy(KIND, news, { unknowns: 'skip' })
-    if (!result.ok) return { inputs: news, failures: result.failures }
-    const spec = result.value as Props
-    const resolution = await poolForCheck(ctx, spec.pool)
-    if (resolution.state === 'failed') return { inputs: news, failures: [resolution.failure] }
-    if (resolution.state === 'unknown') return { inputs: jsonClean(spec), failures: [] }
-    const inventory = await readInventory(resolution.pool.xapi)
-    const failures = []
-    const written = Array.isArray(news.vms) ? news.vms : []
-    for (const [index, ref] of written.entries()) {
-      if (typeof ref !== 'string') continue
-      const found = resolveVm(inventory, ref.trim())
-      if ('problem' in found) failures.push({ property: `vms[${index}]`, reason: found.problem })
+    const failures: CheckFailure[] = result.ok ? [] : [...result.failures]
+    const pool = result.ok ? (result.value as Props).pool : news.pool
+    const resolution =
+      typeof pool === 'string' || pool === undefined || isUnknown(pool) ? await poolForCheck(ctx, pool) : undefined
+    if (resolution?.state === 'failed') failures.push(resolution.failure)
+    if (resolution?.state === 'connected') {
+      // The VMs as written, checked even when other fields are invalid: one preview lists every problem.
+      const inventory = await readInventory(resolution.pool.xapi)
+      const where = poolLabel(resolution.pool.name, inventory)
+      for (const [index, ref] of (Array.isArray(news.vms) ? news.vms : []).entries()) {
+        if (typeof ref !== 'string' || isUnknown(ref)) continue
+        const found = resolveVm(inventory, ref.trim(), where)
+        if ('problem' in found) failures.push({ property: `vms[${index}]`, reason: found.problem })
+      }
     }
-    return { inputs: jsonClean(spec), failures }
+    return { inputs: result.ok && failures.length === 0 ? jsonClean(result.value as Props) : news, failures }
   },
 
   diff(ctx, _id, olds, news) {
