@@ -4,7 +4,7 @@ import { encodeStoredSpec } from '../policy/stored-spec'
 import { isUnknown, type Unknowable } from '../policy/unknown'
 import { checkPolicy, parsePolicy } from '../policy/validate'
 import { type PoolInventory, readInventory } from '../pool/inventory'
-import { idForName, nameForId } from '../pool/store-ids'
+import { idForName } from '../pool/store-ids'
 import { label, type ProviderContext } from './context'
 import { checkNewName } from './identity'
 import { type JobPreflight, jobPreflight, jobReferenceFailures } from './job-preflight'
@@ -77,7 +77,7 @@ export const backupJobProvider: KindProvider = {
   async create(ctx, news) {
     const spec = parsePolicy(KIND, news)
     const pool = await ctx.sessions.get(ctx.sessions.nameFor(spec.pool))
-    const id = idForName(spec.name)
+    const id = idForName(KIND, spec.name)
     await storeNew(pool, KIND, id, encodeStoredSpec(KIND, spec), label(KIND, spec.name))
     return { id: resourceId(KIND, id), outs: await outputsOf(ctx, pool, spec, id) }
   },
@@ -88,7 +88,7 @@ export const backupJobProvider: KindProvider = {
     const stored = await readStored(pool, KIND, storeId)
     if (stored.state === 'missing') return {}
     if (stored.state === 'unreadable') {
-      ctx.warn(label(KIND, nameForId(storeId)), `${stored.reason}; pulumi up will write it again`)
+      ctx.warn(label(KIND, stringField(olds, 'name')), `${stored.reason}; pulumi up will write it again`)
       return { id, props: { ...poolOutputs(pool), jobId: storeId, stored: 'unreadable' } }
     }
     return { id, props: await outputsOf(ctx, pool, stored.spec, storeId) }
@@ -120,7 +120,7 @@ async function preflightFor(
 ): Promise<{ preflight: JobPreflight; lastRun: LastRun | undefined; notes: string[] }> {
   const inventory = await readInventory(pool.xapi)
   const name = isUnknown(job) ? undefined : job.name
-  const jobId = name === undefined || isUnknown(name) ? undefined : idForName(name)
+  const jobId = name === undefined || isUnknown(name) ? undefined : idForName(KIND, name)
   const notes: string[] = []
   const status = readJobStatus(jobId === undefined ? undefined : await pool.store.get('JobStatus', jobId))
   if (status.state === 'unreadable')

@@ -1,8 +1,7 @@
 import type { CheckFailure } from '../policy/issues'
 import { isUnknown } from '../policy/unknown'
-import type { PolicyKind } from '../policy/validate'
 import { storeKey } from '../pool/policy-store'
-import { idForName } from '../pool/store-ids'
+import { idForName, type NamedKind } from '../pool/store-ids'
 import type { PoolHandle } from './pools'
 import type { Props } from './props'
 
@@ -13,13 +12,13 @@ import type { Props } from './props'
  */
 export async function checkNewName(
   pool: PoolHandle,
-  kind: PolicyKind,
+  kind: NamedKind,
   olds: Props,
   spec: Props,
 ): Promise<CheckFailure[]> {
   const name = spec.name
   if (typeof name !== 'string' || isUnknown(name) || olds.name === name) return []
-  const id = idForName(name)
+  const id = idForName(kind, name)
   if ((await pool.store.get(kind, id)) === undefined) return []
   return [
     {

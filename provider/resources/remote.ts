@@ -3,7 +3,7 @@ import { parseRemoteUrl } from '../policy/remote-url'
 import { encodeStoredSpec } from '../policy/stored-spec'
 import { checkPolicy, parsePolicy } from '../policy/validate'
 import { createSecret, destroySecret, listOwnedSecrets, readSecret } from '../pool/secrets'
-import { idForName, nameForId } from '../pool/store-ids'
+import { idForName } from '../pool/store-ids'
 import { label, type ProviderContext } from './context'
 import { checkNewName } from './identity'
 import {
@@ -58,7 +58,7 @@ export const remoteProvider: KindProvider = {
   async create(ctx, news) {
     const spec = parsePolicy(KIND, news)
     const pool = await ctx.sessions.get(ctx.sessions.nameFor(spec.pool))
-    const id = idForName(spec.name)
+    const id = idForName(KIND, spec.name)
     const secret =
       spec.credentials === undefined
         ? undefined
@@ -69,7 +69,7 @@ export const remoteProvider: KindProvider = {
       if (secret !== undefined) await undo(() => destroySecret(pool.xapi, secret), error)
       throw error
     }
-    await collectStaleSecrets(ctx, pool, id, secret)
+    await collectStaleSecrets(ctx, pool, id, secret, spec.name)
     return { id: resourceId(KIND, id), outs: await liveOutputs(pool, id, secret) }
   },
 
@@ -105,7 +105,7 @@ export const remoteProvider: KindProvider = {
     }
     // Only now that no spec points at it can the old secret go.
     if (previousSecret !== undefined && previousSecret !== secret) await destroySecret(pool.xapi, previousSecret)
-    await collectStaleSecrets(ctx, pool, storeId, secret)
+    await collectStaleSecrets(ctx, pool, storeId, secret, spec.name)
     return { outs: await liveOutputs(pool, storeId, secret) }
   },
 
@@ -121,16 +121,16 @@ export const remoteProvider: KindProvider = {
     const fromState = stringField(olds, 'credentialsSecret')
     if (fromState !== undefined) secrets.add(fromState)
     for (const secret of secrets) await destroySecret(pool.xapi, secret)
-    await collectStaleSecrets(ctx, pool, storeId, undefined)
+    await collectStaleSecrets(ctx, pool, storeId, undefined, stringField(olds, 'name'))
   },
 }
 
 async function liveOutputs(pool: PoolHandle, id: string, secret: string | undefined): Promise<Props> {
   const stored = await readStored(pool, KIND, id)
   if (stored.state !== 'present')
-    throw new Error(`${label(KIND, nameForId(id))} was not found in pool ${pool.name} right after being written`)
+    throw new Error(`${label(KIND, id)} was not found in pool ${pool.name} right after being written`)
   if (stored.spec.credentialsSecret !== secret)
-    throw new Error(`${label(KIND, nameForId(id))} changed while being written: run pulumi up again`)
+    throw new Error(`${label(KIND, id)} changed while being written: run pulumi up again`)
   return outputsOf(pool, stored.spec)
 }
 
@@ -171,10 +171,16 @@ function sortKeys(value: object): object {
 }
 
 /** Secrets of this remote left by an interrupted operation (owned by it, referenced by nothing). */
-async function collectStaleSecrets(ctx: ProviderContext, pool: PoolHandle, id: string, current: string | undefined) {
+async function collectStaleSecrets(
+  ctx: ProviderContext,
+  pool: PoolHandle,
+  id: string,
+  current: string | undefined,
+  name: string | undefined,
+) {
   for (const secret of await listOwnedSecrets(pool.xapi)) {
     if (secret.owner !== owner(id) || secret.uuid === current) continue
     await destroySecret(pool.xapi, secret.uuid)
-    ctx.info(label(KIND, nameForId(id)), `destroyed secret ${secret.uuid}, left behind by an interrupted change`)
+    ctx.info(label(KIND, name ?? id), `destroyed secret ${secret.uuid}, left behind by an interrupted change`)
   }
 }

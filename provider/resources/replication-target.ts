@@ -4,7 +4,7 @@ import { encodeStoredSpec } from '../policy/stored-spec'
 import { checkPolicy, parsePolicy } from '../policy/validate'
 import { type PoolInventory, readInventory, type SrRecord } from '../pool/inventory'
 import { destroySnapshot } from '../pool/snapshots'
-import { idForName, nameForId } from '../pool/store-ids'
+import { idForName } from '../pool/store-ids'
 import { label, type ProviderContext } from './context'
 import { checkNewName } from './identity'
 import {
@@ -116,7 +116,7 @@ export const replicationTargetProvider: KindProvider = {
   async create(ctx, news) {
     const spec = parsePolicy(KIND, specOf(news))
     const pool = await ctx.sessions.get(ctx.sessions.nameFor(spec.pool))
-    const id = idForName(spec.name)
+    const id = idForName(KIND, spec.name)
     await storeNew(pool, KIND, id, encodeStoredSpec(KIND, spec), label(KIND, spec.name))
     return { id: resourceId(KIND, id), outs: await outputsOf(ctx, pool, spec) }
   },
@@ -126,7 +126,7 @@ export const replicationTargetProvider: KindProvider = {
     const stored = await readStored(pool, KIND, storeIdOf(id))
     if (stored.state === 'missing') return {}
     if (stored.state === 'unreadable') {
-      ctx.warn(label(KIND, nameForId(storeIdOf(id))), `${stored.reason}; pulumi up will write it again`)
+      ctx.warn(label(KIND, stringField(olds, 'name')), `${stored.reason}; pulumi up will write it again`)
       return { id, props: { ...poolOutputs(pool), stored: 'unreadable' } }
     }
     return { id, props: await outputsOf(ctx, pool, stored.spec) }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { idForName, nameForId } from '../../provider/pool/store-ids'
+import { ID_NAMESPACES, idForName, nameBasedUuid } from '../../provider/pool/store-ids'
 import { readProviderConfig } from '../../provider/resources/config'
 
 const PASSWORD = 'pool-pass-V8n2'
@@ -82,10 +82,21 @@ describe('provider configuration', () => {
 })
 
 describe('store ids', () => {
-  it('keep readable names as they are and encode the rest reversibly', () => {
-    expect(idForName('nightly')).toBe('nightly')
-    expect(idForName('weekly full (v2)+x_y')).toBe('weekly_20full_20_28v2_29_2bx_5fy')
-    for (const name of ['a b', 'a_20b', 'a_b', 'x(1)', 'Nightly.2']) expect(nameForId(idForName(name))).toBe(name)
-    expect(idForName('a b')).not.toBe(idForName('a_20b'))
+  it('are name-based UUIDs (version 5), as RFC 9562 computes them', () => {
+    // RFC 9562 appendix A.4: the DNS namespace and "www.example.com".
+    expect(nameBasedUuid('6ba7b810-9dad-11d1-80b4-00c04fd430c8', 'www.example.com')).toBe(
+      '2ed6657d-e927-568b-95e1-2665a8aea6a2',
+    )
+  })
+
+  it('are one per kind and name, case-sensitive, and never change', () => {
+    expect(new Set(Object.values(ID_NAMESPACES)).size).toBe(3)
+    expect(idForName('BackupJob', 'nightly')).toBe(idForName('BackupJob', 'nightly'))
+    expect(idForName('BackupJob', 'nightly')).not.toBe(idForName('Remote', 'nightly'))
+    expect(idForName('BackupJob', 'nightly')).not.toBe(idForName('BackupJob', 'Nightly'))
+    expect(idForName('BackupJob', 'nightly')).toBe(nameBasedUuid('e0c3b095-1d0b-44ed-b2ce-d3163cb744bc', 'nightly'))
+    expect(idForName('Remote', 'weekly full')).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    )
   })
 })

@@ -1,3 +1,5 @@
+import { storeKey } from '../../provider/pool/policy-store'
+import { idForName, type NamedKind } from '../../provider/pool/store-ids'
 import type { RunningSimulator } from '../../simulator'
 
 /**
@@ -130,4 +132,9 @@ export function secretValues(sim: RunningSimulator): Map<string, string> {
   return new Map(
     db.refs('secret').map((ref) => [String(db.get('secret', ref).uuid), String(db.get('secret', ref).value)]),
   )
+}
+
+/** The other_config key of a named policy object. */
+export function keyOf(kind: NamedKind | 'JobStatus', name: string): string {
+  return kind === 'JobStatus' ? storeKey(kind, idForName('BackupJob', name)) : storeKey(kind, idForName(kind, name))
 }

@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { UNKNOWN } from '../../provider/policy/unknown'
+import { idForName } from '../../provider/pool/store-ids'
 import { type RunningSimulator, startSimulator } from '../../simulator'
 import { type DynamicProviderProcess, type Props, poolsConfig, startDynamicProvider } from './harness'
-import { makeReplica, makeSnapshot, poolOtherConfig, secretValues, vmExists, vmTagsOf } from './pool-objects'
+import { keyOf, makeReplica, makeSnapshot, poolOtherConfig, secretValues, vmExists, vmTagsOf } from './pool-objects'
 
 /**
  * The four providers through the real dynamic-provider process, against the simulator: what each RPC
@@ -59,8 +60,8 @@ describe('Remote', () => {
 
   it('stores the spec in other_config and the credentials only in a XAPI secret', async () => {
     remote = await checkAndCreate('Remote', smb)
-    expect(remote.id).toBe('xcp-backup:remote:nas')
-    const stored = poolOtherConfig(sim)['xcp-backup:remote:nas']!
+    expect(remote.id).toBe(keyOf('Remote', 'nas'))
+    const stored = poolOtherConfig(sim)[keyOf('Remote', 'nas')]!
     expect(stored).not.toContain(SMB_PASSWORD)
     const secret = JSON.parse(stored).spec.credentialsSecret as string
     expect(JSON.parse(secretValues(sim).get(secret)!)).toEqual({ password: SMB_PASSWORD })
@@ -102,7 +103,7 @@ describe('Remote', () => {
     expect(newSecret).not.toBe(oldSecret)
     expect(secretValues(sim).has(oldSecret)).toBe(false)
     expect(JSON.parse(secretValues(sim).get(newSecret)!)).toEqual({ password: ROTATED_PASSWORD })
-    expect(JSON.parse(poolOtherConfig(sim)['xcp-backup:remote:nas']!).spec.credentialsSecret).toBe(newSecret)
+    expect(JSON.parse(poolOtherConfig(sim)[keyOf('Remote', 'nas')]!).spec.credentialsSecret).toBe(newSecret)
     remote = { ...remote, inputs: rotated.inputs, outs }
   })
 
@@ -127,7 +128,7 @@ describe('Remote', () => {
   it('is gone after delete: spec and secret', async () => {
     const secret = remote.outs.credentialsSecret as string
     await provider.delete('Remote', remote.id, remote.outs)
-    expect(poolOtherConfig(sim)['xcp-backup:remote:nas']).toBeUndefined()
+    expect(poolOtherConfig(sim)[keyOf('Remote', 'nas')]).toBeUndefined()
     expect(secretValues(sim).has(secret)).toBe(false)
     expect(await provider.read('Remote', remote.id, remote.outs)).toEqual({ id: '', props: {} })
   })
@@ -142,7 +143,7 @@ describe('BackupJob', () => {
     schedules: [{ name: 'hourly', cron: '0 * * * *', exportRetention: 3 }],
   }
   const status = {
-    jobId: 'nightly_20prod',
+    jobId: idForName('BackupJob', 'nightly prod'),
     lastRun: { runId: 'mbb0000000-00000001', start: 1_763_780_000_000, end: 1_763_787_200_000, status: 'success' },
     consecutiveFailures: 0,
   }
@@ -177,7 +178,7 @@ describe('BackupJob', () => {
 
   it('warns, during check, when runs come closer together than the last run lasted', async () => {
     sim.core.db.update('pool', sim.core.db.refs('pool')[0]!, {
-      other_config: { ...poolOtherConfig(sim), 'xcp-backup:job-status:nightly_20prod': JSON.stringify(status) },
+      other_config: { ...poolOtherConfig(sim), [keyOf('JobStatus', 'nightly prod')]: JSON.stringify(status) },
     })
     await provider.check('BackupJob', job)
     expect(provider.stderr()).toMatch(
@@ -187,7 +188,7 @@ describe('BackupJob', () => {
 
   it('outputs the VMs it selects, the next runs and the last run the runner recorded', async () => {
     created = await checkAndCreate('BackupJob', job)
-    expect(created.id).toBe('xcp-backup:backup-job:nightly_20prod')
+    expect(created.id).toBe(keyOf('BackupJob', 'nightly prod'))
     expect((created.outs.selectedVms as { name: string }[]).map((vm) => vm.name).sort()).toEqual([
       'db-01',
       'legacy-app',
@@ -198,7 +199,7 @@ describe('BackupJob', () => {
     expect(next?.at).toHaveLength(3)
     expect(Date.parse(next!.at[1]!) - Date.parse(next!.at[0]!)).toBe(3_600_000)
     expect(created.outs.lastRun).toEqual(status.lastRun)
-    expect(created.outs.jobId).toBe('nightly_20prod')
+    expect(created.outs.jobId).toBe(idForName('BackupJob', 'nightly prod'))
   })
 
   it('diff: nothing changed, a schedule edited (update), a rename (replace), another pool (delete first)', async () => {
@@ -232,7 +233,7 @@ describe('BackupJob', () => {
   })
 
   it('reads a spec edited by hand as it is now, so the diff shows the drift', async () => {
-    const key = 'xcp-backup:backup-job:nightly_20prod'
+    const key = keyOf('BackupJob', 'nightly prod')
     const envelope = JSON.parse(poolOtherConfig(sim)[key]!)
     envelope.spec.schedules[0].exportRetention = 1
     sim.core.db.update('pool', sim.core.db.refs('pool')[0]!, {
@@ -253,7 +254,7 @@ describe('BackupJob', () => {
       Object.keys(before)
         .filter((key) => !(key in after))
         .sort(),
-    ).toEqual(['xcp-backup:backup-job:nightly_20prod', 'xcp-backup:job-status:nightly_20prod'])
+    ).toEqual([keyOf('BackupJob', 'nightly prod'), keyOf('JobStatus', 'nightly prod')].sort())
   })
 })
 
@@ -354,7 +355,7 @@ describe('ReplicationTarget', () => {
     )
 
     await provider.delete('ReplicationTarget', target.id, outs)
-    expect(poolOtherConfig(sim)['xcp-backup:replication-target:dr']).toBeUndefined()
+    expect(poolOtherConfig(sim)[keyOf('ReplicationTarget', 'dr')]).toBeUndefined()
     expect(vmExists(sim, late.uuid)).toBe(true)
   })
 

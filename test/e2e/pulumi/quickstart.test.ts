@@ -5,9 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Xapi } from 'xen-api'
 import { packageRoot } from '../../../provider/common/package-info'
 import { connectPool } from '../../../provider/pool/connection'
+import { idForName } from '../../../provider/pool/store-ids'
 import { type RunningSimulator, startSimulator } from '../../../simulator'
 import { createPulumiWorkspace, openPulumiWorkspace, type PulumiWorkspace } from '../../helpers/pulumi'
-import { makeSnapshot, poolOtherConfig, secretValues, vmExists, vmTagsOf } from '../../resources/pool-objects'
+import { keyOf, makeSnapshot, poolOtherConfig, secretValues, vmExists, vmTagsOf } from '../../resources/pool-objects'
 import { filesUnder, grepTree } from './files'
 
 /**
@@ -85,9 +86,9 @@ describe('the quickstart under the Pulumi CLI', () => {
     async () => {
       // The runner's record of a run that took 25 hours: the daily schedule would overlap it.
       await setOtherConfig(
-        'xcp-backup:job-status:nightly',
+        keyOf('JobStatus', 'nightly'),
         JSON.stringify({
-          jobId: 'nightly',
+          jobId: idForName('BackupJob', 'nightly'),
           lastRun: { runId: 'mb9z00000-00000001', start: 1_763_600_000_000, end: 1_763_690_000_000, status: 'success' },
         }),
       )
@@ -95,19 +96,22 @@ describe('the quickstart under the Pulumi CLI', () => {
       expect(up.stdout + up.stderr).toMatch(
         /warning: BackupJob "nightly": schedule "nightly" fires as little as 23 hours apart .*the last run took 1 day 1 hour.*JOB_ALREADY_RUNNING/,
       )
-      expect(policyKeys()).toEqual([
-        'xcp-backup:backup-job:nightly',
-        'xcp-backup:backup-job:weekly_20full',
-        'xcp-backup:job-status:nightly',
-        'xcp-backup:remote:local',
-        'xcp-backup:remote:offsite',
+      const named = [
+        keyOf('BackupJob', 'nightly'),
+        keyOf('BackupJob', 'weekly full'),
+        keyOf('JobStatus', 'nightly'),
+        keyOf('Remote', 'local'),
+        keyOf('Remote', 'offsite'),
+      ]
+      expect(policyKeys().filter((key) => named.includes(key))).toEqual(named.sort())
+      expect(policyKeys().filter((key) => !named.includes(key))).toEqual([
         expect.stringMatching(/^xcp-backup:vm-backup-tags:[0-9a-f-]{36}$/),
         expect.stringMatching(/^xcp-backup:vm-backup-tags:[0-9a-f-]{36}$/),
       ])
-      expect(spec('xcp-backup:remote:local').url).toBe(`file://${backupDir}`)
-      const offsiteSecret = spec('xcp-backup:remote:offsite').credentialsSecret as string
+      expect(spec(keyOf('Remote', 'local')).url).toBe(`file://${backupDir}`)
+      const offsiteSecret = spec(keyOf('Remote', 'offsite')).credentialsSecret as string
       expect(JSON.parse(secretValues(sim).get(offsiteSecret)!)).toEqual({ password: OFFSITE_PASSWORD })
-      expect(spec('xcp-backup:backup-job:weekly_20full')).toMatchObject({ mode: 'full', compression: 'zstd' })
+      expect(spec(keyOf('BackupJob', 'weekly full'))).toMatchObject({ mode: 'full', compression: 'zstd' })
       expect(vmTagsOf(sim, 'legacy-app').sort()).toEqual(['prod', 'xo-offline-backup'])
       expect(vmTagsOf(sim, 'db-01').sort()).toEqual(['prod', 'xo-memory-backup'])
 
@@ -129,10 +133,10 @@ describe('the quickstart under the Pulumi CLI', () => {
     async () => {
       const legacy = (await xapi.call<string[]>('VM.get_by_name_label', 'legacy-app'))[0]
       await xapi.call('VM.remove_tags', legacy, 'xo-offline-backup')
-      const job = JSON.parse(poolOtherConfig(sim)['xcp-backup:backup-job:nightly']!)
+      const job = JSON.parse(poolOtherConfig(sim)[keyOf('BackupJob', 'nightly')]!)
       job.spec.schedules[0].exportRetention = 2
-      await setOtherConfig('xcp-backup:backup-job:nightly', JSON.stringify(job))
-      await setOtherConfig('xcp-backup:remote:local', undefined)
+      await setOtherConfig(keyOf('BackupJob', 'nightly'), JSON.stringify(job))
+      await setOtherConfig(keyOf('Remote', 'local'), undefined)
 
       const drift = await ws.expect(['preview', '--refresh', '--diff', '--expect-no-changes'], 7)
       const shown = drift.stdout + drift.stderr
@@ -143,8 +147,8 @@ describe('the quickstart under the Pulumi CLI', () => {
 
       await ws.expect(['up', '--refresh', '--yes'])
       expect(vmTagsOf(sim, 'legacy-app').sort()).toEqual(['prod', 'xo-offline-backup'])
-      expect(spec('xcp-backup:backup-job:nightly').schedules[0].exportRetention).toBe(7)
-      expect(spec('xcp-backup:remote:local').url).toBe(`file://${backupDir}`)
+      expect(spec(keyOf('BackupJob', 'nightly')).schedules[0].exportRetention).toBe(7)
+      expect(spec(keyOf('Remote', 'local')).url).toBe(`file://${backupDir}`)
       await ws.expect(['preview', '--refresh', '--expect-no-changes'])
     },
     CLI_TIMEOUT,
@@ -161,7 +165,7 @@ describe('the quickstart under the Pulumi CLI', () => {
           .replace("cron: '0 2 * * *'", "cron: '30 1 * * *'")
           .replace("new xcp.Remote('local', {\n  name: 'local',", "new xcp.Remote('local', {\n  name: 'local disk',"),
       )
-      const oldSecret = spec('xcp-backup:remote:offsite').credentialsSecret as string
+      const oldSecret = spec(keyOf('Remote', 'offsite')).credentialsSecret as string
       await ws.expect(['config', 'set', '--secret', 'offsitePassword', ROTATED_PASSWORD])
 
       const up = await ws.expect(['up', '--yes'])
@@ -172,13 +176,13 @@ describe('the quickstart under the Pulumi CLI', () => {
       expect(shown).toMatch(/\+-\s+pulumi-nodejs:dynamic\/xcp-backup:Remote local replaced.*\[diff: ~name\]/)
       // The CLI does not list secret properties in [diff: ...].
       expect(shown).toMatch(/~\s+pulumi-nodejs:dynamic\/xcp-backup:Remote offsite updated/)
-      expect(policyKeys()).toContain('xcp-backup:remote:local_20disk')
-      expect(policyKeys()).not.toContain('xcp-backup:remote:local')
-      expect(spec('xcp-backup:backup-job:nightly')).toMatchObject({
+      expect(policyKeys()).toContain(keyOf('Remote', 'local disk'))
+      expect(policyKeys()).not.toContain(keyOf('Remote', 'local'))
+      expect(spec(keyOf('BackupJob', 'nightly'))).toMatchObject({
         remotes: ['local disk', 'offsite'],
         schedules: [{ cron: '30 1 * * *' }],
       })
-      const newSecret = spec('xcp-backup:remote:offsite').credentialsSecret as string
+      const newSecret = spec(keyOf('Remote', 'offsite')).credentialsSecret as string
       expect(newSecret).not.toBe(oldSecret)
       expect(secretValues(sim).has(oldSecret)).toBe(false)
       expect(JSON.parse(secretValues(sim).get(newSecret)!)).toEqual({ password: ROTATED_PASSWORD })

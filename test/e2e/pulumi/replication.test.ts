@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { packageRoot } from '../../../provider/common/package-info'
 import { type RunningSimulator, startSimulator } from '../../../simulator'
 import { createPulumiWorkspace, type PulumiWorkspace } from '../../helpers/pulumi'
-import { makeReplica, makeSnapshot, poolOtherConfig, vmExists } from '../../resources/pool-objects'
+import { keyOf, makeReplica, makeSnapshot, poolOtherConfig, vmExists } from '../../resources/pool-objects'
 
 /**
  * The replication example under the real Pulumi CLI, with two simulated pools: the production pool
@@ -60,14 +60,14 @@ describe('the replication example under the Pulumi CLI', () => {
     async () => {
       const up = await ws.expect(['up', '--yes'])
       expect(up.stdout).toMatch(/\+ 3 created/)
-      expect(JSON.parse(poolOtherConfig(dr)['xcp-backup:replication-target:dr-site']!).spec).toEqual({
+      expect(JSON.parse(poolOtherConfig(dr)[keyOf('ReplicationTarget', 'dr-site')]!).spec).toEqual({
         name: 'dr-site',
         sr: 'DR storage',
         pool: 'dr',
       })
-      expect(
-        JSON.parse(poolOtherConfig(main)['xcp-backup:backup-job:replicate_20prod']!).spec.replicationTargets,
-      ).toEqual(['dr-site'])
+      expect(JSON.parse(poolOtherConfig(main)[keyOf('BackupJob', 'replicate prod')]!).spec.replicationTargets).toEqual([
+        'dr-site',
+      ])
       const outputs = JSON.parse((await ws.expect(['stack', 'output', '--json'])).stdout)
       expect(outputs.drStorage).toEqual({ name: 'DR storage', type: 'nfs', freeGiB: 2048 })
       expect(outputs.orphanedSnapshots).toEqual([])
