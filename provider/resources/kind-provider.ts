@@ -8,7 +8,7 @@ import { changedFields, type Props, stringField } from './props'
 /** What each resource type implements; `entry.ts` adapts it to Pulumi's dynamic ResourceProvider. */
 export interface KindProvider {
   check(ctx: ProviderContext, olds: Props, news: Props): Promise<CheckOutcome>
-  diff(ctx: ProviderContext, id: string, olds: Props, news: Props): DiffOutcome
+  diff(ctx: ProviderContext, id: string, olds: Props, news: Props): Promise<DiffOutcome>
   create(ctx: ProviderContext, news: Props): Promise<{ id: string; outs: Props }>
   /** `{}` when the object is gone (Pulumi then drops it from the state, and `up` creates it again). */
   read(ctx: ProviderContext, id: string, olds: Props): Promise<{ id?: string; props?: Props }>
@@ -47,32 +47,40 @@ export function poolOutputs(pool: PoolHandle): PoolOutputs {
 
 /**
  * Compares the managed fields of the old state (outputs, refreshed or stored) with the new inputs.
- * `identity` fields replace the resource. The pool also replaces it when it changes, including when the
- * `pool` argument is absent and the configured default moved: the object lives in the pool, so another
- * pool means another object. A pool change deletes first: two configured names may point at one pool, and
- * the new object would then take the old one's key.
+ * `identity` fields replace the resource. So does another pool, including when the `pool` argument is
+ * absent and the configured default moved: the object lives in the pool. "Another pool" is another pool
+ * uuid: renaming a pool in the configuration (or its `pool` argument with it) changes nothing, which is
+ * also why `pool` is not compared as a field. A pool change deletes first, so an object never meets its
+ * replacement under one key.
  */
-export function diffManaged(
+export async function diffManaged(
   ctx: ProviderContext,
   olds: Props,
   news: Props,
   fields: readonly string[],
   identity: readonly string[],
-): DiffOutcome {
-  const changed = changedFields(olds, news, fields)
+): Promise<DiffOutcome> {
+  const changed = changedFields(
+    olds,
+    news,
+    fields.filter((field) => field !== 'pool'),
+  )
   const replaces = changed.filter((field) => identity.includes(field))
-  if (poolMoved(ctx, olds, news) && !replaces.includes('pool')) replaces.push('pool')
+  if (await poolMoved(ctx, olds, news)) replaces.push('pool')
   const changes = changed.length > 0 || replaces.length > 0
   return { changes, replaces, deleteBeforeReplace: replaces.includes('pool') }
 }
 
-function poolMoved(ctx: ProviderContext, olds: Props, news: Props): boolean {
+async function poolMoved(ctx: ProviderContext, olds: Props, news: Props): Promise<boolean> {
   if (isUnknown(news.pool)) return true
   const before = stringField(olds, 'poolName')
-  if (before === undefined) return false
+  const uuid = stringField(olds, 'poolUuid')
+  if (before === undefined || uuid === undefined) return false
   try {
-    return ctx.sessions.nameFor(stringField(news, 'pool')) !== before
+    const name = ctx.sessions.nameFor(stringField(news, 'pool'))
+    return name !== before && (await ctx.sessions.get(name)).uuid !== uuid
   } catch {
+    // A pool that cannot be named or reached: check has already said why; plan the move.
     return true
   }
 }

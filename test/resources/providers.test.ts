@@ -202,7 +202,7 @@ describe('BackupJob', () => {
     expect(created.outs.jobId).toBe(idForName('BackupJob', 'nightly prod'))
   })
 
-  it('diff: nothing changed, a schedule edited (update), a rename (replace), another pool (delete first)', async () => {
+  it('diff: nothing changed, a schedule edited (update), a rename (replace), a pool renamed (nothing), another pool (delete first)', async () => {
     const diff = (news: Props, olds: Props = created.outs) => provider.diff('BackupJob', created.id, olds, news)
     expect(await diff(created.inputs)).toEqual({ changes: 'none', replaces: [], deleteBeforeReplace: false })
     const edited = (
@@ -211,7 +211,11 @@ describe('BackupJob', () => {
     expect(await diff(edited)).toEqual({ changes: 'some', replaces: [], deleteBeforeReplace: false })
     const renamed = (await provider.check('BackupJob', { ...job, name: 'renamed' })).inputs
     expect(await diff(renamed)).toEqual({ changes: 'some', replaces: ['name'], deleteBeforeReplace: false })
-    expect(await diff(created.inputs, { ...created.outs, poolName: 'old-name' })).toEqual({
+    // The pool was renamed in the configuration: same uuid, same pool, nothing to do.
+    expect(await diff(created.inputs, { ...created.outs, poolName: 'old-name' })).toMatchObject({ changes: 'none' })
+    // The object is in another pool than the one the program now names.
+    const elsewhere = { ...created.outs, poolName: 'old-name', poolUuid: '00000000-0000-4000-8000-000000000000' }
+    expect(await diff(created.inputs, elsewhere)).toEqual({
       changes: 'some',
       replaces: ['pool'],
       deleteBeforeReplace: true,
