@@ -308,6 +308,22 @@ describe('VmBackupTags', () => {
     await provider.delete('VmBackupTags', tags.id, outs)
   })
 
+  it('puts back the tags it removed and keeps its claim when a delete fails half-way', async () => {
+    const tags = await checkAndCreate('VmBackupTags', { vms: ['web-01', 'staging-01'], tags: ['weekly'] })
+    const before = { web: vmTagsOf(sim, 'web-01'), staging: vmTagsOf(sim, 'staging-01'), config: poolOtherConfig(sim) }
+    await sim.control.addFault({
+      method: 'VM.remove_tags',
+      nth: 2,
+      action: { kind: 'error', code: 'INTERNAL_ERROR', params: ['injected'] },
+    })
+    await expect(provider.delete('VmBackupTags', tags.id, tags.outs)).rejects.toThrow(/INTERNAL_ERROR/)
+    expect(vmTagsOf(sim, 'web-01')).toEqual(before.web)
+    expect(vmTagsOf(sim, 'staging-01')).toEqual(before.staging)
+    expect(poolOtherConfig(sim)).toEqual(before.config)
+    await provider.delete('VmBackupTags', tags.id, tags.outs)
+    expect(vmTagsOf(sim, 'web-01')).not.toContain('weekly')
+  })
+
   it('names the VMs that do not exist', async () => {
     const { failures } = await provider.check('VmBackupTags', { vms: ['web-01', 'nope'], tags: ['x'] })
     expect(failures).toEqual([{ property: 'vms[1]', reason: 'no VM of pool "main" (Demo pool) has the name "nope"' }])
@@ -370,6 +386,48 @@ describe('ReplicationTarget', () => {
     expect((await provider.check('ReplicationTarget', { name: 'x', sr: 'ISO library' })).failures).toEqual([
       { property: 'sr', reason: 'SR "ISO library" is an ISO library: name an SR that holds VM disks' },
     ])
+  })
+})
+
+describe('preview', () => {
+  it('reads the pool but never writes to it: check and diff of every type', async () => {
+    const resources = [
+      await checkAndCreate('Remote', {
+        name: 'preview-nas',
+        url: 'smb://b@nas/x',
+        credentials: { password: SMB_PASSWORD },
+      }),
+      await checkAndCreate('BackupJob', {
+        name: 'preview job',
+        mode: 'full',
+        vms: { select: 'explicit', list: ['web-01'] },
+        schedules: [{ name: 's', cron: '@daily', snapshotRetention: 2 }],
+      }),
+      await checkAndCreate('ReplicationTarget', { name: 'preview-dr', sr: 'LVM storage' }),
+      await checkAndCreate('VmBackupTags', { vms: ['db-01'], tags: ['preview'] }),
+    ]
+    const kinds = ['Remote', 'BackupJob', 'ReplicationTarget', 'VmBackupTags'] as const
+    await sim.control.resetOperationStats()
+    for (const [index, kind] of kinds.entries()) {
+      const resource = resources[index]!
+      const { inputs } = await provider.check(kind, resource.inputs, resource.inputs)
+      await provider.diff(kind, resource.id, resource.outs, inputs)
+      await provider.diff(kind, resource.id, resource.outs, { ...inputs, name: UNKNOWN })
+    }
+    const called = Object.keys(await sim.control.operationStats())
+    expect(called).toContain('VM.get_all_records')
+    expect(called.filter((method) => !/\.(get_|login_with_password$|logout$)|^system\./.test(method))).toEqual([])
+    for (const [index, kind] of kinds.entries())
+      await provider.delete(kind, resources[index]!.id, resources[index]!.outs)
+  })
+
+  it('plans a replace when an identifying field is unknown', async () => {
+    const outs = { name: 'x', url: 'file:///srv', options: {}, enabled: true, poolName: 'main' }
+    expect(await provider.diff('Remote', 'id', outs, { ...outs, name: UNKNOWN })).toEqual({
+      changes: 'some',
+      replaces: ['name'],
+      deleteBeforeReplace: false,
+    })
   })
 })
 
