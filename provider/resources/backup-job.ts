@@ -89,7 +89,7 @@ export const backupJobProvider: KindProvider = {
     if (stored.state === 'missing') return {}
     if (stored.state === 'unreadable') {
       ctx.warn(label(KIND, stringField(olds, 'name')), `${stored.reason}; pulumi up will write it again`)
-      return { id, props: { ...poolOutputs(pool), jobId: storeId, stored: 'unreadable' } }
+      return { id, props: { ...poolOutputs(pool), jobId: storeId } }
     }
     return { id, props: await outputsOf(ctx, pool, stored.spec, storeId) }
   },

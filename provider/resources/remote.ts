@@ -79,7 +79,7 @@ export const remoteProvider: KindProvider = {
     if (stored.state === 'missing') return {}
     if (stored.state === 'unreadable') {
       ctx.warn(label(KIND, stringField(olds, 'name')), `${stored.reason}; pulumi up will write it again`)
-      return { id, props: { ...poolOutputs(pool), stored: 'unreadable' } }
+      return { id, props: { ...poolOutputs(pool) } }
     }
     return { id, props: await outputsOf(pool, stored.spec) }
   },

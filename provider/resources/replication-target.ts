@@ -127,7 +127,7 @@ export const replicationTargetProvider: KindProvider = {
     if (stored.state === 'missing') return {}
     if (stored.state === 'unreadable') {
       ctx.warn(label(KIND, stringField(olds, 'name')), `${stored.reason}; pulumi up will write it again`)
-      return { id, props: { ...poolOutputs(pool), stored: 'unreadable' } }
+      return { id, props: { ...poolOutputs(pool) } }
     }
     return { id, props: await outputsOf(ctx, pool, stored.spec) }
   },

@@ -89,7 +89,7 @@ export const vmBackupTagsProvider: KindProvider = {
     if (stored.state === 'missing') return {}
     if (stored.state === 'unreadable') {
       ctx.warn(label(KIND, storeId), `${stored.reason}; pulumi up will write it again`)
-      return { id, props: { ...poolOutputs(pool), stored: 'unreadable' } }
+      return { id, props: { ...poolOutputs(pool) } }
     }
     const previous = Array.isArray(olds.resolvedVms) ? (olds.resolvedVms as ResolvedVm[]) : []
     const refs = stored.spec.vms.map((uuid) => previous.find((vm) => vm.uuid === uuid)?.ref ?? uuid)

@@ -9,7 +9,7 @@ import * as providerRpc from '@pulumi/pulumi/proto/provider_grpc_pb'
 import * as providerProto from '@pulumi/pulumi/proto/provider_pb'
 import { Struct } from 'google-protobuf/google/protobuf/struct_pb'
 import { packageRoot } from '../../provider/common/package-info'
-import type { ResourceKind } from '../../provider/resources/entry'
+import { KINDS, type ResourceKind } from '../../provider/resources/entry'
 
 /**
  * The real dynamic-provider process of @pulumi/pulumi (`cmd/dynamic-provider`), driven over gRPC as the
@@ -46,8 +46,6 @@ export interface DynamicProviderProcess {
   delete(kind: ResourceKind, id: string, state: Props): Promise<void>
   close(): Promise<void>
 }
-
-const KINDS: readonly ResourceKind[] = ['Remote', 'BackupJob', 'ReplicationTarget', 'VmBackupTags']
 
 export async function serializeShims(): Promise<Record<ResourceKind, string>> {
   const { providerShim } = requireFromHere(

@@ -250,6 +250,33 @@ describe('BackupJob', () => {
     expect((outs.schedules as Props[])[0]!.exportRetention).toBe(3)
   })
 
+  it('rewrites a spec that is unreadable, and refuses to touch one written by a newer version', async () => {
+    const key = keyOf('BackupJob', 'nightly prod')
+    const setValue = (value: string) =>
+      sim.core.db.update('pool', sim.core.db.refs('pool')[0]!, {
+        other_config: { ...poolOtherConfig(sim), [key]: value },
+      })
+    const good = poolOtherConfig(sim)[key]!
+    setValue('{"kind":"BackupJob","version":1,"spec":{"name":')
+    const read = await provider.read('BackupJob', created.id, created.outs)
+    expect(read.props.schedules).toBeUndefined()
+    expect(provider.stderr()).toMatch(
+      /warning: BackupJob "nightly prod": stored spec is not JSON .*pulumi up will write it again/,
+    )
+    expect((await provider.diff('BackupJob', created.id, read.props, created.inputs)).changes).toBe('some')
+    await provider.update('BackupJob', created.id, read.props, created.inputs)
+    expect(poolOtherConfig(sim)[key]).toBe(good)
+
+    const newer = JSON.stringify({ ...JSON.parse(good), version: 2 })
+    setValue(newer)
+    await expect(provider.read('BackupJob', created.id, created.outs)).rejects.toThrow(
+      /written by a newer xcp-backup \(v2\); this one reads up to v1: upgrade xcp-backup/,
+    )
+    await expect(provider.update('BackupJob', created.id, created.outs, created.inputs)).rejects.toThrow(/newer/)
+    expect(poolOtherConfig(sim)[key]).toBe(newer)
+    setValue(good)
+  })
+
   it('delete removes the spec and the status record, and nothing else', async () => {
     const before = poolOtherConfig(sim)
     await provider.delete('BackupJob', created.id, created.outs)
