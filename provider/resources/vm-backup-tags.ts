@@ -94,7 +94,7 @@ export const vmBackupTagsProvider: KindProvider = {
     const previous = Array.isArray(olds.resolvedVms) ? (olds.resolvedVms as ResolvedVm[]) : []
     const refs = stored.spec.vms.map((uuid) => previous.find((vm) => vm.uuid === uuid)?.ref ?? uuid)
     const resolved = stored.spec.vms.map((uuid, index) => ({ ref: refs[index]!, uuid, name: '' }))
-    return { id, props: await outputsOf(pool, storeId, refs, resolved, stored.spec.pool) }
+    return { id, props: await outputsOf(pool, storeId, refs, resolved) }
   },
 
   async update(ctx, id, olds, news) {
@@ -250,7 +250,6 @@ async function outputsOf(
   id: string,
   refs: readonly string[],
   resolved: readonly ResolvedVm[],
-  poolArgument?: string,
 ): Promise<Props> {
   const stored = await readStored(pool, KIND, id)
   if (stored.state !== 'present') throw new Error(`${label(KIND, id)} is not in pool ${pool.name} after being written`)
@@ -262,11 +261,11 @@ async function outputsOf(
       : [{ ref: refs[index] ?? vm.ref, uuid: vm.uuid, name: record.name, tags: record.tags }]
   })
   const tags = stored.spec.tags.filter((tag) => live.length > 0 && live.every((vm) => vm.tags.includes(tag)))
-  const pool_ = poolArgument ?? stored.spec.pool
+  const poolArgument = stored.spec.pool
   const outputs: VmBackupTagsOutputs = {
     vms: live.map((vm) => vm.ref).sort(),
     tags,
-    ...(pool_ === undefined ? {} : { pool: pool_ }),
+    ...(poolArgument === undefined ? {} : { pool: poolArgument }),
     resolvedVms: live.map(({ ref, uuid, name }) => ({ ref, uuid, name })),
     ...poolOutputs(pool),
   }
