@@ -23,6 +23,8 @@ export interface PulumiResult {
 export interface PulumiWorkspace {
   /** The Pulumi program directory (a copy of an example, wired to this package). */
   dir: string
+  /** Everything the CLI printed, command by command (stdout then stderr): tests grep it for secrets. */
+  transcript: string[]
   /** Everything the CLI wrote: state, plugins, logs. Tests grep it for secrets. */
   home: string
   stateDir: string
@@ -43,14 +45,23 @@ export const passphrase = 'test-passphrase-not-secret'
 export async function createPulumiWorkspace(programDir: string, stack = 'test'): Promise<PulumiWorkspace> {
   const root = await mkdtemp(join(tmpdir(), 'xcpb-pulumi-'))
   const dir = join(root, 'program')
-  const home = join(root, 'home')
-  const stateDir = join(root, 'state')
   await cp(programDir, dir, { recursive: true, filter: (source) => !source.includes('node_modules') })
   await mkdir(join(dir, 'node_modules/@pulumi'), { recursive: true })
   await symlink(packageRoot, join(dir, 'node_modules/pulumi-xcp-backup'))
   await symlink(join(packageRoot, 'node_modules/@pulumi/pulumi'), join(dir, 'node_modules/@pulumi/pulumi'))
   await symlink(join(packageRoot, 'node_modules/typescript'), join(dir, 'node_modules/typescript'))
   await symlink(join(packageRoot, 'node_modules/@types'), join(dir, 'node_modules/@types'))
+  return openPulumiWorkspace(root, dir, stack)
+}
+
+/**
+ * A Pulumi home, a local file backend and a stack for a program directory laid out by the caller (for
+ * programs that must run where they are, such as the repository's root Pulumi.yaml). `root` holds the
+ * home and state and is removed by dispose.
+ */
+export async function openPulumiWorkspace(root: string, dir: string, stack = 'test'): Promise<PulumiWorkspace> {
+  const home = join(root, 'home')
+  const stateDir = join(root, 'state')
   await mkdir(home, { recursive: true })
   await mkdir(stateDir, { recursive: true })
 
@@ -66,6 +77,7 @@ export async function createPulumiWorkspace(programDir: string, stack = 'test'):
     NO_COLOR: '1',
   }
 
+  const transcript: string[] = []
   const run = (args: string[], options: { input?: string } = {}): Promise<PulumiResult> =>
     new Promise((resolve) => {
       const child = execFile(
@@ -74,6 +86,8 @@ export async function createPulumiWorkspace(programDir: string, stack = 'test'):
         { cwd: dir, env, maxBuffer: 64 * 1024 * 1024 },
         (error, stdout, stderr) => {
           const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
+          // The command's own arguments may hold the secrets under test: only the CLI's output is kept.
+          transcript.push(`$ pulumi ${args[0] ?? ''}\n${stdout}${stderr}`)
           resolve({ code, stdout, stderr })
         },
       )
@@ -93,6 +107,7 @@ export async function createPulumiWorkspace(programDir: string, stack = 'test'):
   await expectCode(['stack', 'init', stack])
   return {
     dir,
+    transcript,
     home,
     stateDir,
     env,
