@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { nameBasedUuid } from '../common/uuid'
 
 /**
  * Ids of stored policy objects that users identify by name (Remote, BackupJob, ReplicationTarget): a
@@ -20,15 +20,4 @@ export type NamedKind = keyof typeof ID_NAMESPACES
 
 export function idForName(kind: NamedKind, name: string): string {
   return nameBasedUuid(ID_NAMESPACES[kind], name)
-}
-
-/** RFC 9562 §5.5: SHA-1 of the namespace's 16 bytes and the name in UTF-8, version and variant bits set. */
-export function nameBasedUuid(namespace: string, name: string): string {
-  const bytes = Buffer.from(namespace.replaceAll('-', ''), 'hex')
-  if (bytes.length !== 16) throw new TypeError(`namespace ${JSON.stringify(namespace)} is not a UUID`)
-  const hash = createHash('sha1').update(bytes).update(name, 'utf8').digest()
-  hash[6] = (hash[6]! & 0x0f) | 0x50
-  hash[8] = (hash[8]! & 0x3f) | 0x80
-  const hex = hash.subarray(0, 16).toString('hex')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }

@@ -1,4 +1,7 @@
-import { createHash, randomInt } from 'node:crypto'
+import { randomInt } from 'node:crypto'
+import { nameBasedUuid } from '../common/uuid'
+
+export { nameBasedUuid }
 
 /**
  * Identifiers the runner hands out. Run ids sort by time like XO's task ids; schedule ids are derived
@@ -52,15 +55,4 @@ export const SCHEDULE_ID_NAMESPACE = 'a3d4b1e6-5c0f-4f7e-9b2a-6e1d8c3f0b57'
 /** The schedule id of a job's schedule: a name-based (version 5, SHA-1) UUID of `${jobId}/${scheduleName}`. */
 export function scheduleId(jobId: string, scheduleName: string): string {
   return nameBasedUuid(SCHEDULE_ID_NAMESPACE, `${jobId}/${scheduleName}`)
-}
-
-/** RFC 9562 §5.5 UUID version 5: SHA-1 of the namespace's 16 bytes followed by the name in UTF-8. */
-export function nameBasedUuid(namespace: string, name: string): string {
-  const namespaceBytes = Buffer.from(namespace.replaceAll('-', ''), 'hex')
-  if (namespaceBytes.length !== 16) throw new TypeError(`namespace ${JSON.stringify(namespace)} is not a UUID`)
-  const hash = createHash('sha1').update(namespaceBytes).update(name, 'utf8').digest()
-  hash[6] = (hash[6]! & 0x0f) | 0x50
-  hash[8] = (hash[8]! & 0x3f) | 0x80
-  const hex = hash.subarray(0, 16).toString('hex')
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
 }

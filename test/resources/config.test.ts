@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ID_NAMESPACES, idForName, nameBasedUuid } from '../../provider/pool/store-ids'
+import { nameBasedUuid } from '../../provider/common/uuid'
+import { ID_NAMESPACES, idForName } from '../../provider/pool/store-ids'
 import { readProviderConfig } from '../../provider/resources/config'
 
 const PASSWORD = 'pool-pass-V8n2'
