@@ -8,7 +8,7 @@ import { matchHandlerFault } from '../handler-task'
 import { limitedBytes, RequestBody } from '../request-body'
 import type { HttpHandler } from '../router'
 import { applyRawStream, applyVhdStream, PIB_CONTENT_LENGTH } from './disk-writes'
-import { deviceIoError, faultedBytes, transferPlan } from './transfer-faults'
+import { deviceIoError, faultedBytes, TransferFault, transferPlan } from './transfer-faults'
 import { endFailedTransfer } from './transfer-outcome'
 import { failBeforeTransfer, openTransfer, progressReporter, runTransfer } from './transfer-task'
 import { cutConnection, endResponse, startTransfer } from './xapi-responses'
@@ -158,6 +158,10 @@ export function importRawVdiHandler(link: StorageLink): HttpHandler {
       await endResponse(response)
       return `<value>${vdi}</value>`
     })
-    if (failure !== undefined) await endFailedTransfer(response, failure)
+    if (failure === undefined) return
+    // Unlike XAPI, which closes at once, the rest of a body of known length is read first: the client then
+    // always sees the task's error, not a reset connection whose timing depends on socket buffers.
+    if (!unknownLength && !(failure instanceof TransferFault && failure.kind === 'cut')) await body.drain()
+    await endFailedTransfer(response, failure)
   }
 }

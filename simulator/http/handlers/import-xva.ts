@@ -189,6 +189,10 @@ export function importXvaHandler(link: StorageLink): HttpHandler {
         throw error instanceof XvaError ? importErrorOf(error) : error
       }
     })
-    if (failure !== undefined) await endFailedTransfer(response, failure)
+    if (failure === undefined) return
+    // Unlike XAPI, which closes at once, the rest of a body of known length is read first: the client then
+    // always sees the task's error, not a reset connection whose timing depends on socket buffers.
+    if (!unknownLength && !(failure instanceof TransferFault && failure.kind === 'cut')) await body.drain()
+    await endFailedTransfer(response, failure)
   }
 }
