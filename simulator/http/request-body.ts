@@ -22,20 +22,31 @@ export class RequestBody implements AsyncIterable<Buffer> {
     private readonly request: IncomingMessage,
     private readonly highWaterMark = 4 * 2 ** 20,
   ) {
-    request.on('data', (chunk: Buffer) => {
-      this.#queue.push(chunk)
-      this.#queued += chunk.length
-      if (this.#queued >= this.highWaterMark) request.pause()
-      this.#notify()
-    })
+    request.on('data', (chunk: Buffer) => this.#take(chunk))
     request.on('end', () => this.#finish(false))
     request.on('aborted', () => this.#finish(true))
     request.on('error', () => this.#finish(true))
     request.on('close', () => this.#finish(!request.complete))
   }
 
+  #take(chunk: Buffer): void {
+    this.#queue.push(chunk)
+    this.#queued += chunk.length
+    if (this.#queued >= this.highWaterMark) this.request.pause()
+    this.#notify()
+  }
+
   #finish(cut: boolean): void {
     if (this.#ended) return
+    // Chunks the request received while paused are still in its buffer when the connection closes: keep them.
+    for (
+      let chunk = this.request.read() as Buffer | null;
+      chunk !== null;
+      chunk = this.request.read() as Buffer | null
+    ) {
+      this.#queue.push(chunk)
+      this.#queued += chunk.length
+    }
     this.#ended = true
     this.cut = cut
     this.#notify()
@@ -62,6 +73,16 @@ export class RequestBody implements AsyncIterable<Buffer> {
         this.#wake = resolve
       })
     }
+  }
+
+  /** Resolves true once data is there to read, false when the body ended without any (a probe). */
+  async hasData(): Promise<boolean> {
+    while (this.#queue.length === 0 && !this.#ended) {
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve
+      })
+    }
+    return this.#queue.length > 0
   }
 
   /** Reads and discards the rest of the body (so the client sees the response after sending everything). */

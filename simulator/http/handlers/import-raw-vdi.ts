@@ -100,6 +100,12 @@ export function importRawVdiHandler(link: StorageLink): HttpHandler {
     }
     startTransfer(response, { 'task-id': task, 'content-type': 'application/octet-stream' })
     const body = new RequestBody(request)
+    if (unknownLength && !url.searchParams.has('task_id') && !(await body.hasData())) {
+      // putResource's probe when the body's length is unknown: it closes the connection without data.
+      core.db.destroy('task', task)
+      await endResponse(response)
+      return
+    }
     const holder = `import_raw_vdi ${task}`
     const failure = await runTransfer(core, IMPORT_RAW_VDI_PATH, opened, fault, async (ctx) => {
       await ctx.checkpoint()

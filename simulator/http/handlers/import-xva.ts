@@ -131,6 +131,12 @@ export function importXvaHandler(link: StorageLink): HttpHandler {
     startTransfer(response, { 'task-id': task, 'content-type': 'application/octet-stream' })
     const body = new RequestBody(request)
     const unknownLength = length === undefined || Number(length) >= PIB_CONTENT_LENGTH
+    if (unknownLength && !url.searchParams.has('task_id') && !(await body.hasData())) {
+      // putResource's probe when the body's length is unknown: it closes the connection without data.
+      core.db.destroy('task', task)
+      await endResponse(response)
+      return
+    }
     const failure = await runTransfer(core, IMPORT_PATH, opened, fault, async (ctx) => {
       await ctx.checkpoint()
       ctx.task?.setProgress(0)

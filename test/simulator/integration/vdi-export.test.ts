@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { patternBytes } from '../../../simulator'
-import { connectedClient, findByName, stopAll } from '../helpers'
+import { connectedClient, eventually, findByName, stopAll } from '../helpers'
 import {
   applyVhd,
   BLOCK,
@@ -150,6 +150,7 @@ describe('GET /export_raw_vdi', () => {
     const snap = disksOf(xapi, await snapshotVm(xapi, vm.$ref, 's'))[0]!
     await sim.control.addFault({ channel: 'http', method: '/export_raw_vdi', action: { kind: 'stuck' } })
     const response = await xapi.getResource('/export_raw_vdi/', { query: { vdi: snap.$ref, format: 'raw' } })
+    await eventually(() => sim.core.faults.stuckCount === 1, 5000, 'the export to stall')
     await expect(xapi.call('VDI.destroy', snap.$ref)).rejects.toMatchObject({ code: 'VDI_IN_USE' })
     await sim.control.releaseStuck()
     expect((await bodyOf(response)).length).toBe(64 * MiB)
