@@ -1,5 +1,5 @@
 import type { Database, XapiRecord } from '../db/database'
-import type { CallContext } from '../rpc/call-context'
+import { type CallContext, cancellableDelay } from '../rpc/call-context'
 import { XapiError } from '../rpc/errors'
 
 /**
@@ -148,10 +148,15 @@ export function updateVdiAllowedOperations(db: Database, ref: string): void {
   }
 }
 
+/** How long an operation waits for another one on its VDIs to end (`Helpers.Policy.standard`: 2 hours). */
+const MAX_WAIT_MS = 2 * 3600 * 1000
+const RETRY_MS = 20
+
 /**
- * Runs an operation on VDIs the way XAPI's `with_sr_andor_vdi` does: checks it is allowed on each,
- * records it in their `current_operations` (keyed by the call's task) while it runs, and refreshes
- * `allowed_operations` (VDIs the operation destroyed are skipped).
+ * Runs an operation on VDIs the way XAPI's `with_sr_andor_vdi` does: checks it is allowed on each and
+ * records it in their `current_operations` (keyed by the call's task) while it runs, refreshing
+ * `allowed_operations` (VDIs the operation destroyed are skipped). Another operation in progress on
+ * one of them is waited for (`Helpers.retry`), as concurrent snapshots of one VM's disks do.
  */
 export async function withVdiOperation<T>(
   ctx: CallContext,
@@ -160,7 +165,13 @@ export async function withVdiOperation<T>(
   run: () => Promise<T> | T,
 ): Promise<T> {
   const { db } = ctx.core
-  for (const vdi of vdis) assertVdiOperationValid(db, vdi, op)
+  const deadline = Date.now() + MAX_WAIT_MS
+  for (;;) {
+    const error = vdis.map((vdi) => vdiOperationError(db, vdi, op)).find((e) => e !== undefined)
+    if (error === undefined) break
+    if (error.code !== 'OTHER_OPERATION_IN_PROGRESS' || Date.now() > deadline) throw error
+    await cancellableDelay(RETRY_MS, ctx.signal)
+  }
   const key = ctx.operationKey
   for (const vdi of vdis) {
     const operations = db.get('VDI', vdi).current_operations as Readonly<Record<string, string>>
