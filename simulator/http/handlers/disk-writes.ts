@@ -19,11 +19,12 @@ export async function applyRawStream(
   source: AsyncIterable<Buffer>,
 ): Promise<number> {
   let total = 0
+  const failure: { error?: unknown } = {}
   async function* blocks(): AsyncGenerator<BlockWrite> {
     let index = 0
     let pending: Buffer[] = []
     let filled = 0
-    for await (const chunk of source) {
+    for await (const chunk of untilError(source, failure)) {
       total += chunk.length
       // vhd-tool fails writing past the end of the device.
       if (total > size) throw deviceIoError()
@@ -44,7 +45,21 @@ export async function applyRawStream(
     if (filled > 0) yield { index, data: Buffer.concat(pending, filled) }
   }
   await engine.writeBlocks(uuid, blocks(), { skipZeroUnallocated: true })
+  if ('error' in failure) throw failure.error
   return total
+}
+
+/**
+ * The items of `source` until it fails; the failure is kept in `failure` instead of thrown, so that
+ * what was received before it is still written (SM commits blocks in batches), as a device would have
+ * it, and the caller rethrows it afterwards.
+ */
+async function* untilError<T>(source: AsyncIterable<T>, failure: { error?: unknown }): AsyncGenerator<T> {
+  try {
+    yield* source
+  } catch (error) {
+    failure.error = error
+  }
 }
 
 /**
@@ -61,8 +76,9 @@ export async function applyVhdStream(
 ): Promise<void> {
   let differencing = false
   let blockSize = BLOCK_SIZE
+  const failure: { error?: unknown } = {}
   async function* blocks(): AsyncGenerator<BlockWrite> {
-    for await (const item of items) {
+    for await (const item of untilError(items, failure)) {
       onItem(item)
       if (item.type === 'footer') {
         differencing = item.footer.diskType === DiskType.Differencing
@@ -99,4 +115,5 @@ export async function applyVhdStream(
     }
   }
   await engine.writeBlocks(uuid, blocks())
+  if ('error' in failure) throw failure.error
 }
