@@ -146,7 +146,12 @@ export async function haltVm(core: SimulatorCore, vm: string): Promise<void> {
   const { db } = core
   const before = db.get('VM', vm)
   for (const vbd of before.VBDs as readonly string[]) await core.devices.detachVbd(core, vbd)
-  if (before.power_state === 'Suspended') await core.devices.discardSuspendImage(core, vm)
+  if (before.power_state === 'Suspended') {
+    // XAPI logs a failure to destroy the image and forgets it anyway.
+    await core.devices
+      .discardSuspendImage(core, vm)
+      .catch((error: unknown) => core.log(`could not destroy the suspend image of VM ${vm}: ${String(error)}`))
+  }
   const record = db.get('VM', vm)
   db.update('VM', vm, {
     suspend_VDI: NULL_REF,

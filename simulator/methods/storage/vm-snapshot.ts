@@ -125,7 +125,7 @@ export function vmSnapshotMethods(link: StorageLink): MethodSpec[] {
             const host = String(record.resident_on)
             // A running VM is suspended for the checkpoint (its memory image is snapshotted with the disks) and resumed.
             const info = running ? snapshotInfo('Running') : {}
-            if (running) await suspendDomain(link, vm)
+            if (running) await suspendDomain(link, vm, { checkpoint: true })
             let outcome: { ok: true; vm: string } | { ok: false; error: unknown }
             try {
               outcome = { ok: true, vm: await takeSnapshot(link, ctx, vm, newName, [], 'checkpoint', info) }

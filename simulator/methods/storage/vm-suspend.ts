@@ -13,7 +13,12 @@ import { bootVm, chooseHost } from '../vm-power'
  * resuming attaches the disks, starts the domain and drops the image. `VM.checkpoint` does both.
  */
 
-export async function suspendDomain(link: StorageLink, vm: string): Promise<void> {
+/** `checkpoint`: the VM keeps its host (`force_state_reset` leaves `resident_on` during a checkpoint). */
+export async function suspendDomain(
+  link: StorageLink,
+  vm: string,
+  options: { checkpoint?: boolean } = {},
+): Promise<void> {
   const { core } = link
   const { db } = core
   const image = await createSuspendImage(link, vm)
@@ -27,7 +32,7 @@ export async function suspendDomain(link: StorageLink, vm: string): Promise<void
   db.update('VM', vm, {
     power_state: 'Suspended',
     suspend_VDI: image,
-    resident_on: NULL_REF,
+    ...(options.checkpoint === true ? {} : { resident_on: NULL_REF }),
     domid: -1,
   })
   const metrics = String(record.metrics)
