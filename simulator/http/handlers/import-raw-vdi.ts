@@ -10,7 +10,7 @@ import type { HttpHandler } from '../router'
 import { applyRawStream, applyVhdStream, PIB_CONTENT_LENGTH } from './disk-writes'
 import { deviceIoError, faultedBytes, TransferFault, transferPlan } from './transfer-faults'
 import { endFailedTransfer } from './transfer-outcome'
-import { failBeforeTransfer, openTransfer, progressReporter, runTransfer } from './transfer-task'
+import { failBeforeTransfer, openTransfer, progressReporter, refusal, runTransfer, statusOf } from './transfer-task'
 import { cutConnection, endResponse, startTransfer } from './xapi-responses'
 
 /**
@@ -44,26 +44,22 @@ export function importRawVdiHandler(link: StorageLink): HttpHandler {
     try {
       if (format !== 'raw' && format !== 'vhd') {
         const known = format === 'tar' || format === 'qcow2'
-        throw Object.assign(
-          internalError(known ? `Format ${format} is not supported by the simulator` : `Unknown format ${format}`),
-          {
-            status: 404,
-          },
-        )
+        const message = known ? `Format ${format} is not supported by the simulator` : `Unknown format ${format}`
+        throw refusal(internalError(message), 404)
       }
       if (request.headers['transfer-encoding'] !== undefined || url.searchParams.has('chunked')) {
-        throw Object.assign(internalError('Cannot handle encoding: chunked'), { status: 404 })
+        throw refusal(internalError('Cannot handle encoding: chunked'), 404)
       }
-      if (length === undefined) throw Object.assign(internalError('content-length required'), { status: 400 })
+      if (length === undefined) throw refusal(internalError('content-length required'), 400)
       const vdiParam = url.searchParams.get('vdi')
       if (vdiParam !== null) vdi = link.vdiRefOf(vdiParam)
       else {
         const srParam = url.searchParams.get('sr_id') ?? url.searchParams.get('sr_uuid')
         if (srParam === null) throw new XapiError('VDI_MISSING', [])
         if (format !== 'raw') {
-          throw Object.assign(internalError('Importing a VHD directly into an SR not yet supported'), { status: 400 })
+          throw refusal(internalError('Importing a VHD directly into an SR not yet supported'), 400)
         }
-        if (unknownLength) throw Object.assign(internalError('Not enough info supplied to import'), { status: 400 })
+        if (unknownLength) throw refusal(internalError('Not enough info supplied to import'), 400)
         const sr = link.srRefOf(srParam)
         vdi = await createVdi(
           link,
@@ -84,7 +80,7 @@ export function importRawVdiHandler(link: StorageLink): HttpHandler {
       }
     } catch (error) {
       request.resume()
-      failBeforeTransfer(core, response, task, error, (error as { status?: 400 | 404 }).status ?? 500)
+      failBeforeTransfer(core, response, task, error, statusOf(error))
       return
     }
     const uuid = link.vdiUuid(vdi)

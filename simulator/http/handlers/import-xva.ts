@@ -20,7 +20,7 @@ import {
 } from './ova-import'
 import { faultedBytes, TransferFault, transferPlan } from './transfer-faults'
 import { endFailedTransfer } from './transfer-outcome'
-import { failBeforeTransfer, openTransfer, progressReporter, runTransfer } from './transfer-task'
+import { failBeforeTransfer, openTransfer, progressReporter, refusal, runTransfer, statusOf } from './transfer-task'
 import { cutConnection, endResponse, startTransfer } from './xapi-responses'
 
 /**
@@ -108,14 +108,14 @@ export function importXvaHandler(link: StorageLink): HttpHandler {
       if (isNullRef(sr))
         throw new XapiError('INTERNAL_ERROR', ['request was missing both sr_id and sr_uuid: one must be provided'])
       if (db.get('SR', sr).content_type === 'iso') {
-        throw Object.assign(new XapiError('SR_OPERATION_NOT_SUPPORTED', []), { status: 400 })
+        throw refusal(new XapiError('SR_OPERATION_NOT_SUPPORTED', []), 400)
       }
       if (request.headers['transfer-encoding'] !== undefined) {
-        throw Object.assign(new XapiError('IMPORT_ERROR_CANNOT_HANDLE_CHUNKED', []), { status: 403 })
+        throw refusal(new XapiError('IMPORT_ERROR_CANNOT_HANDLE_CHUNKED', []), 403)
       }
     } catch (error) {
       request.resume()
-      failBeforeTransfer(core, response, task, error, (error as { status?: 400 | 403 }).status ?? 500)
+      failBeforeTransfer(core, response, task, error, statusOf(error))
       return
     }
     const fault = matchHandlerFault(core, IMPORT_PATH, [sr])

@@ -27,13 +27,17 @@ export function openTransfer(
   label: string,
 ): OpenedTransfer | undefined {
   const session = handlerSession(core, request, url)
-  const task = handlerTaskRef(core, url, label)
   if (session === undefined) {
-    core.tasks.fail(task, new XapiError('SESSION_AUTHENTICATION_FAILED', []))
+    // Only a task the caller made is failed; none is created for a request that cannot log in.
+    const callerTask = url.searchParams.get('task_id')
+    if (callerTask !== null && core.db.exists('task', callerTask)) {
+      core.tasks.fail(callerTask, new XapiError('SESSION_AUTHENTICATION_FAILED', []))
+    }
+    request.resume()
     sendErrorStatus(response, 401)
     return undefined
   }
-  return { session, task }
+  return { session, task: handlerTaskRef(core, url, label) }
 }
 
 /** A failure before the 200 status: the task fails with it, the client gets `status`. */
@@ -124,4 +128,16 @@ export function progressReporter(ctx: CallContext, total: number): (bytes: numbe
       ctx.task?.setProgress(progress)
     }
   }
+}
+
+type RefusalStatus = 400 | 403 | 404 | 500
+
+/** An error answered before the transfer starts with this HTTP status instead of 500. */
+export function refusal(error: XapiError, status: RefusalStatus): XapiError & { status: RefusalStatus } {
+  return Object.assign(error, { status })
+}
+
+/** The status a failure before the transfer is answered with. */
+export function statusOf(error: unknown): RefusalStatus {
+  return (error as { status?: RefusalStatus }).status ?? 500
 }
