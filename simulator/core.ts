@@ -2,6 +2,7 @@ import { Database } from './db/database'
 import { ChangeNotifier } from './events/change-notifier'
 import { FaultRegistry } from './faults/fault-registry'
 import { OperationProbe } from './faults/operation-probe'
+import { type DeviceHooks, noDeviceHooks } from './integration/device-hooks'
 import { findClass, findClassByLowerName } from './model/classes'
 import type { XapiType } from './model/types'
 import { MethodRegistry } from './rpc/method'
@@ -38,6 +39,8 @@ export class SimulatorCore {
   readonly probe = new OperationProbe()
   readonly methods = new MethodRegistry()
   readonly modes: SimulatorModes = { hostIsSlave: undefined }
+  /** What the storage manager does when VBDs attach and detach (set by the storage integration). */
+  devices: DeviceHooks = noDeviceHooks
   readonly password: string
   readonly authFailureDelayMs: number
   readonly log: (line: string) => void

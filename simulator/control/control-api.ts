@@ -1,7 +1,10 @@
 import type { SimulatorCore } from '../core'
 import type { FaultRuleInput, FaultStatus } from '../faults/fault-rules'
 import type { OperationStats } from '../faults/operation-probe'
+import type { DiskTarget } from '../integration/guest-disks'
+import type { SimulatorKnobs, SimulatorKnobsPatch } from '../integration/integration-knobs'
 import { simulateXapiRestart } from '../lifecycle'
+import type { GcRequest, GcStatus, StorageControlApi } from './storage-control'
 
 export interface SimulatorInfo {
   readonly poolRef: string
@@ -20,7 +23,7 @@ export interface SimulatorInfo {
  * concurrency, simulate a toolstack restart. The same operations exist in-process
  * ({@link SimulatorControl}) and over HTTP under `/sim/` ({@link SimulatorControlClient}).
  */
-export interface SimulatorControlApi {
+export interface SimulatorControlApi extends StorageControlApi {
   info(): Promise<SimulatorInfo>
   /** Adds a fault rule (see `faultRuleSchema`); returns its id. */
   addFault(rule: FaultRuleInput): Promise<string>
@@ -46,6 +49,7 @@ export class SimulatorControl implements SimulatorControlApi {
   constructor(
     private readonly core: SimulatorCore,
     private readonly persist: () => Promise<void>,
+    private readonly storage: StorageControlApi,
   ) {}
 
   async info(): Promise<SimulatorInfo> {
@@ -105,5 +109,41 @@ export class SimulatorControl implements SimulatorControlApi {
 
   async flush(): Promise<void> {
     await this.persist()
+  }
+
+  writeDisk(target: DiskTarget, offset: number, data: Uint8Array): Promise<void> {
+    return this.storage.writeDisk(target, offset, data)
+  }
+
+  writePattern(target: DiskTarget, pattern: { seed: number; offset: number; length: number }): Promise<void> {
+    return this.storage.writePattern(target, pattern)
+  }
+
+  changeBlocks(target: DiskTarget, change: { seed: number; fraction: number }): Promise<number[]> {
+    return this.storage.changeBlocks(target, change)
+  }
+
+  readDisk(target: DiskTarget, offset: number, length: number): Promise<Buffer> {
+    return this.storage.readDisk(target, offset, length)
+  }
+
+  diskDigest(target: DiskTarget): Promise<{ sha256: string; virtualSize: number }> {
+    return this.storage.diskDigest(target)
+  }
+
+  gc(sr: string, request: GcRequest): Promise<GcStatus> {
+    return this.storage.gc(sr, request)
+  }
+
+  knobs(): Promise<SimulatorKnobs> {
+    return this.storage.knobs()
+  }
+
+  setKnobs(patch: SimulatorKnobsPatch): Promise<SimulatorKnobs> {
+    return this.storage.setKnobs(patch)
+  }
+
+  snapshotStats(): Promise<OperationStats> {
+    return this.storage.snapshotStats()
   }
 }

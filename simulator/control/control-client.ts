@@ -1,6 +1,9 @@
 import type { FaultRuleInput, FaultStatus } from '../faults/fault-rules'
 import type { OperationStats } from '../faults/operation-probe'
+import type { DiskTarget } from '../integration/guest-disks'
+import type { SimulatorKnobs, SimulatorKnobsPatch } from '../integration/integration-knobs'
 import type { SimulatorControlApi, SimulatorInfo } from './control-api'
+import type { GcRequest, GcStatus } from './storage-control'
 
 export type ControlCredentials = { readonly password: string } | { readonly sessionId: string }
 
@@ -86,5 +89,42 @@ export class SimulatorControlClient implements SimulatorControlApi {
 
   async flush(): Promise<void> {
     await this.#request('POST', 'flush')
+  }
+
+  async writeDisk(target: DiskTarget, offset: number, data: Uint8Array): Promise<void> {
+    await this.#request('POST', 'disks/write', { target, offset, data: Buffer.from(data).toString('base64') })
+  }
+
+  async writePattern(target: DiskTarget, pattern: { seed: number; offset: number; length: number }): Promise<void> {
+    await this.#request('POST', 'disks/pattern', { target, pattern })
+  }
+
+  async changeBlocks(target: DiskTarget, change: { seed: number; fraction: number }): Promise<number[]> {
+    return (await this.#request<{ blocks: number[] }>('POST', 'disks/change', { target, change })).blocks
+  }
+
+  async readDisk(target: DiskTarget, offset: number, length: number): Promise<Buffer> {
+    const { data } = await this.#request<{ data: string }>('POST', 'disks/read', { target, offset, length })
+    return Buffer.from(data, 'base64')
+  }
+
+  diskDigest(target: DiskTarget): Promise<{ sha256: string; virtualSize: number }> {
+    return this.#request('POST', 'disks/digest', { target })
+  }
+
+  gc(sr: string, request: GcRequest): Promise<GcStatus> {
+    return this.#request('POST', `srs/${encodeURIComponent(sr)}/gc`, request)
+  }
+
+  knobs(): Promise<SimulatorKnobs> {
+    return this.#request('GET', 'knobs')
+  }
+
+  setKnobs(patch: SimulatorKnobsPatch): Promise<SimulatorKnobs> {
+    return this.#request('PUT', 'knobs', patch)
+  }
+
+  snapshotStats(): Promise<OperationStats> {
+    return this.#request('GET', 'snapshots')
   }
 }

@@ -3,10 +3,14 @@ import { z } from 'zod'
 import type { SimulatorCore } from '../core'
 import { faultRuleSchema } from '../faults/fault-rules'
 import { formatIssuePath } from '../fixtures/fixture-schema'
-import { readTextBody } from '../http/body'
+import { BodyTooLargeError, readTextBody } from '../http/body'
 import type { HttpRouter } from '../http/router'
+import { DiskTargetSchema } from '../integration/guest-disks'
+import { SimulatorKnobsPatchSchema } from '../integration/integration-knobs'
 import { ROOT_USER } from '../methods/session'
+import { XapiError } from '../rpc/errors'
 import type { SimulatorControlApi } from './control-api'
+import { ChangeSchema, GcRequestSchema, PatternSchema } from './storage-control'
 
 /** Path prefix of the control API. */
 export const CONTROL_PREFIX = '/sim/'
@@ -39,8 +43,8 @@ function isAuthorized(core: SimulatorCore, request: IncomingMessage, url: URL): 
   return session !== undefined && core.sessions.find(session) !== undefined
 }
 
-async function readJson<T>(request: IncomingMessage, schema: z.ZodType<T>): Promise<T> {
-  const text = await readTextBody(request, 2 ** 20)
+async function readJson<T>(request: IncomingMessage, schema: z.ZodType<T>, limit = 2 ** 20): Promise<T> {
+  const text = await readTextBody(request, limit)
   let json: unknown
   try {
     json = text === '' ? {} : JSON.parse(text)
@@ -56,6 +60,24 @@ async function readJson<T>(request: IncomingMessage, schema: z.ZodType<T>): Prom
 }
 
 const ruleIdBody = z.object({ ruleId: z.string().optional() })
+const diskWriteBody = z.object({
+  target: DiskTargetSchema,
+  offset: z.number().int().nonnegative(),
+  /** The bytes, base64. */
+  data: z.base64(),
+})
+const diskPatternBody = z.object({ target: DiskTargetSchema, pattern: PatternSchema })
+const diskChangeBody = z.object({ target: DiskTargetSchema, change: ChangeSchema })
+const diskReadBody = z.object({
+  target: DiskTargetSchema,
+  offset: z.number().int().nonnegative(),
+  length: z
+    .number()
+    .int()
+    .nonnegative()
+    .max(64 * 2 ** 20),
+})
+const diskTargetBody = z.object({ target: DiskTargetSchema })
 const masterBody = z.object({ masterAddress: z.string().min(1) })
 const sessionBody = z.object({ sessionRef: z.string().optional() })
 
@@ -68,9 +90,12 @@ export function registerControlEndpoints(router: HttpRouter, core: SimulatorCore
       }
       const route = `${request.method} ${url.pathname.replace(/\/+$/, '')}`
       const faultId = /^DELETE \/sim\/faults\/([^/]+)$/.exec(route)?.[1]
+      const gcSr = /^POST \/sim\/srs\/([^/]+)\/gc$/.exec(route)?.[1]
       let result: unknown
       if (faultId !== undefined) result = { removed: await control.removeFault(decodeURIComponent(faultId)) }
-      else {
+      else if (gcSr !== undefined) {
+        result = await control.gc(decodeURIComponent(gcSr), await readJson(request, GcRequestSchema))
+      } else {
         switch (route) {
           case 'GET /sim/info':
             result = await control.info()
@@ -115,6 +140,41 @@ export function registerControlEndpoints(router: HttpRouter, core: SimulatorCore
             await control.flush()
             result = {}
             break
+          case 'POST /sim/disks/write': {
+            // Guest writes carry their bytes in base64: up to 64 MiB of data.
+            const body = await readJson(request, diskWriteBody, 90 * 2 ** 20)
+            await control.writeDisk(body.target, body.offset, Buffer.from(body.data, 'base64'))
+            result = {}
+            break
+          }
+          case 'POST /sim/disks/pattern': {
+            const body = await readJson(request, diskPatternBody)
+            await control.writePattern(body.target, body.pattern)
+            result = {}
+            break
+          }
+          case 'POST /sim/disks/change': {
+            const body = await readJson(request, diskChangeBody)
+            result = { blocks: await control.changeBlocks(body.target, body.change) }
+            break
+          }
+          case 'POST /sim/disks/read': {
+            const body = await readJson(request, diskReadBody)
+            result = { data: (await control.readDisk(body.target, body.offset, body.length)).toString('base64') }
+            break
+          }
+          case 'POST /sim/disks/digest':
+            result = await control.diskDigest((await readJson(request, diskTargetBody)).target)
+            break
+          case 'GET /sim/knobs':
+            result = await control.knobs()
+            break
+          case 'PUT /sim/knobs':
+            result = await control.setKnobs(await readJson(request, SimulatorKnobsPatchSchema))
+            break
+          case 'GET /sim/snapshots':
+            result = await control.snapshotStats()
+            break
           default:
             throw new ControlRequestError(404, `no control route ${route}`)
         }
@@ -122,7 +182,11 @@ export function registerControlEndpoints(router: HttpRouter, core: SimulatorCore
       sendJson(response, 200, result)
     } catch (error) {
       if (error instanceof ControlRequestError) sendJson(response, error.status, { error: error.message })
-      else throw error
+      else if (error instanceof BodyTooLargeError) sendJson(response, 400, { error: `(body): ${error.message}` })
+      else if (error instanceof XapiError) {
+        const missing = error.code === 'HANDLE_INVALID' || error.code === 'UUID_INVALID'
+        sendJson(response, missing ? 404 : 400, { error: `${error.code}: ${error.params.join(', ')}` })
+      } else throw error
     }
   })
 }

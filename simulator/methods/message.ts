@@ -13,12 +13,13 @@ const CLASS_OF_CLS: Readonly<Record<string, string>> = { VM: 'VM', Host: 'host',
  */
 export function createMessage(
   core: SimulatorCore,
-  message: { name: string; priority: number; cls: string; objUuid: string; body: string },
+  message: { name: string; priority: number; cls: string; objUuid: string; body: string; uuid?: string },
 ): string {
   const cls = CLASS_OF_CLS[message.cls]
   const target = core.db.findByUuid(message.objUuid)
   if (cls === undefined || target === undefined || target.cls !== cls) throw uuidInvalid(message.cls, message.objUuid)
   return core.db.create('message', {
+    ...(message.uuid === undefined ? {} : { uuid: message.uuid }),
     name: message.name,
     priority: message.priority,
     cls: message.cls,

@@ -3,6 +3,7 @@ import { isNullRef } from '../model/values'
 import { readConstructorRecord } from '../rpc/constructor-record'
 import { handleInvalid, XapiError } from '../rpc/errors'
 import { defineMethod, type MethodSpec } from '../rpc/method'
+import { updateVdiAllowedOperations } from './vdi-operations'
 import { allowedVbdDevices, deviceNumber } from './vm'
 import { deviceName } from './vm-power'
 
@@ -102,15 +103,17 @@ export const vbdMethods: readonly MethodSpec[] = [
     params: [['self', 'VBD ref']],
     result: 'void',
     async: true,
-    handler: (ctx, [self]) => {
+    handler: async (ctx, [self]) => {
       const { db } = ctx.core
       const record = db.get('VBD', self)
       const vm = String(record.VM)
       const state = String(db.get('VM', vm).power_state)
       if (state !== 'Running') throw new XapiError('VM_BAD_POWER_STATE', [vm, 'running', state.toLowerCase()])
       if (record.currently_attached === true) throw new XapiError('DEVICE_ALREADY_ATTACHED', [self])
+      await ctx.core.devices.attachVbd(ctx.core, self)
       db.update('VBD', self, { currently_attached: true, device: deviceName(String(record.userdevice)) })
       updateVbdAllowedOperations(ctx.core, self)
+      updateVdiAllowedOperations(db, String(record.VDI))
     },
   }),
   ...(['unplug', 'unplug_force'] as const).map((name) =>
@@ -119,13 +122,15 @@ export const vbdMethods: readonly MethodSpec[] = [
       params: [['self', 'VBD ref']],
       result: 'void',
       async: true,
-      handler: (ctx, [self]) => {
+      handler: async (ctx, [self]) => {
         const { db } = ctx.core
         const record = db.get('VBD', self)
         if (record.currently_attached !== true) throw new XapiError('DEVICE_ALREADY_DETACHED', [self])
         if (name === 'unplug' && record.unpluggable !== true) throw new XapiError('VBD_NOT_UNPLUGGABLE', [self])
+        await ctx.core.devices.detachVbd(ctx.core, self)
         db.update('VBD', self, { currently_attached: false })
         updateVbdAllowedOperations(ctx.core, self)
+        updateVdiAllowedOperations(db, String(record.VDI))
       },
     }),
   ),

@@ -1,6 +1,7 @@
 import type { SimulatorCore } from '../core'
 import type { XapiRecord } from '../db/database'
 import { isNullRef, NULL_REF, xapiNow } from '../model/values'
+import { updateVdiAllowedOperations } from './vdi-operations'
 import { updateVmAllowedOperations } from './vm-operations'
 
 /**
@@ -34,8 +35,13 @@ function nextDomid(core: SimulatorCore, host: string): number {
   return Math.max(0, ...used) + 1
 }
 
-export function bootVm(core: SimulatorCore, vm: string, host: string, paused: boolean): void {
+/**
+ * The domain starts: its disks are attached on the host first (all or none: a failure detaches those
+ * already attached and nothing else changes), then the records show it running.
+ */
+export async function bootVm(core: SimulatorCore, vm: string, host: string, paused: boolean): Promise<void> {
   const { db } = core
+  await attachVbds(core, db.get('VM', vm).VBDs as readonly string[])
   const record = db.get('VM', vm)
   const now = xapiNow()
   const domainType = effectiveDomainType(record)
@@ -64,6 +70,7 @@ export function bootVm(core: SimulatorCore, vm: string, host: string, paused: bo
   for (const vbd of record.VBDs as readonly string[]) {
     const userdevice = String(db.get('VBD', vbd).userdevice)
     db.update('VBD', vbd, { currently_attached: true, device: deviceName(userdevice) })
+    updateVdiAllowedOperations(db, String(db.get('VBD', vbd).VDI))
   }
   for (const vif of record.VIFs as readonly string[]) db.update('VIF', vif, { currently_attached: true })
   db.create('console', {
@@ -117,11 +124,37 @@ function hash(text: string): number {
   return h
 }
 
-/** The domain is gone: `Halted`, no host, devices detached, guest metrics and console removed. */
-export function haltVm(core: SimulatorCore, vm: string): void {
+/** Attaches the VBDs' disks in order; on a failure detaches the ones done and rethrows. */
+export async function attachVbds(core: SimulatorCore, vbds: readonly string[]): Promise<void> {
+  const done: string[] = []
+  try {
+    for (const vbd of vbds) {
+      await core.devices.attachVbd(core, vbd)
+      done.push(vbd)
+    }
+  } catch (error) {
+    for (const vbd of done.reverse()) await core.devices.detachVbd(core, vbd).catch(() => undefined)
+    throw error
+  }
+}
+
+/**
+ * The domain is gone: `Halted`, no host, devices detached, guest metrics and console removed. A
+ * suspended VM loses its suspend image.
+ */
+export async function haltVm(core: SimulatorCore, vm: string): Promise<void> {
   const { db } = core
+  const before = db.get('VM', vm)
+  for (const vbd of before.VBDs as readonly string[]) await core.devices.detachVbd(core, vbd)
+  if (before.power_state === 'Suspended') {
+    // XAPI logs a failure to destroy the image and forgets it anyway.
+    await core.devices
+      .discardSuspendImage(core, vm)
+      .catch((error: unknown) => core.log(`could not destroy the suspend image of VM ${vm}: ${String(error)}`))
+  }
   const record = db.get('VM', vm)
   db.update('VM', vm, {
+    suspend_VDI: NULL_REF,
     power_state: 'Halted',
     resident_on: NULL_REF,
     scheduled_to_be_resident_on: NULL_REF,
@@ -134,7 +167,10 @@ export function haltVm(core: SimulatorCore, vm: string): void {
   if (db.exists('VM_metrics', metrics)) {
     db.update('VM_metrics', metrics, { memory_actual: 0, VCPUs_number: 0, state: [], last_updated: xapiNow() })
   }
-  for (const vbd of record.VBDs as readonly string[]) db.update('VBD', vbd, { currently_attached: false })
+  for (const vbd of record.VBDs as readonly string[]) {
+    db.update('VBD', vbd, { currently_attached: false })
+    updateVdiAllowedOperations(db, String(db.get('VBD', vbd).VDI))
+  }
   for (const vif of record.VIFs as readonly string[]) db.update('VIF', vif, { currently_attached: false })
   for (const console of record.consoles as readonly string[])
     if (db.exists('console', console)) db.destroy('console', console)

@@ -112,7 +112,7 @@ function allowedVifDevices(core: SimulatorCore, vm: string): string[] {
   return Array.from({ length: 16 }, (_, i) => String(i)).filter((device) => !used.has(device))
 }
 
-function vmPowerOp(name: string, op: string, run: (ctx: CallContext, vm: string) => void): MethodSpec {
+function vmPowerOp(name: string, op: string, run: (ctx: CallContext, vm: string) => unknown): MethodSpec {
   return defineMethod({
     name: `VM.${name}`,
     params: [['vm', 'VM ref']],
@@ -218,9 +218,9 @@ export const vmMethods: readonly MethodSpec[] = [
     params: [['vm', 'VM ref']],
     result: 'void',
     async: true,
-    handler: (ctx, [vm]) => {
+    handler: async (ctx, [vm]) => {
       ctx.core.db.update('VM', vm, { current_operations: {} })
-      haltVm(ctx.core, vm)
+      await haltVm(ctx.core, vm)
     },
   }),
   defineMethod({

@@ -75,7 +75,11 @@ export async function buildPool(core: SimulatorCore, fixture: Fixture, provision
     core,
     fixture.srs.map((sr) => sr.type),
   )
-  for (const [i, sr] of fixture.srs.entries()) names.srs.set(sr.name, createSr(core, sr, i, names.hosts))
+  for (const [i, sr] of fixture.srs.entries()) {
+    const ref = createSr(core, sr, i, names.hosts)
+    names.srs.set(sr.name, ref)
+    await provisioner.createInitialSr(core, ref)
+  }
   for (const [i, network] of fixture.networks.entries()) {
     names.networks.set(network.name, createNetwork(core, network, i, names.hosts))
   }
@@ -192,7 +196,7 @@ async function createMachine(
     db.update('VM', vm, { blocked_operations: machine.blockedOperations })
   }
   if ('powerState' in machine && machine.powerState !== 'Halted') {
-    bootVm(core, vm, host ?? core.masterRef(), machine.powerState === 'Paused')
+    await bootVm(core, vm, host ?? core.masterRef(), machine.powerState === 'Paused')
   }
   updateVmAllowedOperations(db, vm)
   return vm

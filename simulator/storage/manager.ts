@@ -4,7 +4,7 @@ import { access, mkdir, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { errors } from './errors'
 import type { SrFacts, StorageEventMap, VdiFacts } from './events'
-import { type Knobs, type KnobsInput, resolveKnobs } from './knobs'
+import { type Knobs, type KnobsInput, KnobsSchema, resolveKnobs } from './knobs'
 import { MemoryRecordView, type RecordView } from './records'
 import { type Allocation, AllocationSchema, type SrType, SrTypeSchema, srFamily, UuidSchema } from './schema'
 import { type SnapshotResult, SrEngine } from './sr-engine'
@@ -67,6 +67,15 @@ export class StorageManager extends EventEmitter<StorageEventMap> {
       manager.engines.set(name, await SrEngine.load(dir, knobs, manager.records, manager))
     }
     return manager
+  }
+
+  /**
+   * Changes knobs at run time (tests, demos): every SR shares this object, so later operations and GC
+   * steps use the new values. Returns the knobs now in force.
+   */
+  setKnobs(input: Partial<Knobs>): Knobs {
+    Object.assign(this.knobs, KnobsSchema.parse({ ...this.knobs, ...input }))
+    return { ...this.knobs }
   }
 
   /** Stops the collectors (their pending work resumes at the next open) and flushes every SR. */

@@ -236,6 +236,11 @@ export class SrEngine {
     return this.model.chain(nodeOf(this.context, uuid, 'chain')).map((node) => node.vdi)
   }
 
+  /** Who holds the VDI attached (VBDs, exports...), as given to `attach`. */
+  holders(uuid: string): string[] {
+    return entryOf(this.context, uuid).attachments.map((a) => a.holder)
+  }
+
   /** Number of allocated 2 MiB blocks in the VDI's own VHD (not its ancestors). */
   allocatedBlocks(uuid: string): number {
     return nodeOf(this.context, uuid, 'allocatedBlocks').blocks.count

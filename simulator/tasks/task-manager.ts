@@ -13,6 +13,8 @@ export interface TaskHandle {
 }
 
 export interface NewTask {
+  /** A given uuid (SM names its "Garbage Collection" tasks itself); a fresh one by default. */
+  readonly uuid?: string
   readonly label: string
   readonly description?: string
   readonly subtaskOf?: string
@@ -35,6 +37,7 @@ export class TaskManager {
 
   create(task: NewTask): string {
     return this.db.create('task', {
+      ...(task.uuid === undefined ? {} : { uuid: task.uuid }),
       name_label: task.label,
       name_description: task.description ?? '',
       created: xapiNow(),

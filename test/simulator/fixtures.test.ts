@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { demoFixturePath, FixtureError, parseFixture } from '../../simulator'
+import { sizes } from '../../simulator/storage'
 import {
   cached,
   connectedClient,
@@ -156,13 +157,17 @@ describe('a pool built from a fixture', () => {
     const lvm = findByName(xapi, 'SR', 'LVM storage')
     expect(lvm).toMatchObject({ type: 'lvm', shared: false, content_type: 'user', physical_size: 400 * 2 ** 30 })
     expect((lvm.sm_config as Record<string, string>).allocation).toBe('thick')
-    expect(lvm.physical_utilisation).toBe(120 * 2 ** 30)
+    // SM's numbers: thick LVHD inflates each LV fully, plus the 4 MiB management LV.
+    expect(lvm.physical_utilisation).toBe(
+      sizes.inflatedLvSize(20 * 2 ** 30) + sizes.inflatedLvSize(100 * 2 ** 30) + 4 * 2 ** 20,
+    )
     const ext = findByName(xapi, 'SR', 'Local storage')
     expect(xapi.pool.default_SR).toBe(ext.$ref)
     const root = findByName(xapi, 'VDI', 'web-01 root')
     expect(root).toMatchObject({
       virtual_size: 20 * 2 ** 30,
-      physical_utilisation: 8 * 2 ** 30,
+      // 40 % of 10 240 blocks hold (synthetic) data: the VHD file's size.
+      physical_utilisation: sizes.vhdFileSize(20 * 2 ** 30, 4096),
       SR: ext.$ref,
       type: 'user',
     })
