@@ -74,7 +74,7 @@ describe('BackupJob preflight', () => {
     const thick = warnings.filter((w) => w.includes('SR_BACKEND_FAILURE_44'))
     expect(thick).toEqual([
       'SR "LVM" is thick-provisioned (lvm), so a snapshot reserves the full size of each disk; it is 70% full ' +
-        '(140 GiB of 200 GiB used, 60 GiB free) and snapshotting the disks this job selects there needs 140 GiB ' +
+        '(140.3 GiB of 200 GiB used, 59.7 GiB free) and snapshotting the disks this job selects there needs 140 GiB ' +
         '(big-db: 120 GiB, app: 20 GiB): snapshots will fail with SR_BACKEND_FAILURE_44 (Not enough space on the ' +
         'storage repository). Keep thick SRs under 50% used, free space, move disks to a thin SR, or back up fewer ' +
         'of its VMs at once.',
