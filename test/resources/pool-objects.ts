@@ -1,12 +1,12 @@
+import { createClient, type Xapi } from 'xen-api'
 import { storeKey } from '../../provider/pool/policy-store'
 import { idForName, type NamedKind } from '../../provider/pool/store-ids'
 import type { RunningSimulator } from '../../simulator'
 
 /**
- * Objects the simulator's XAPI methods cannot make yet (VM.snapshot and the storage methods arrive with the
- * storage integration): snapshot VMs with their snapshot disks, replica VMs, hidden VHD chains. Written
- * into the simulator's database directly, with the fields XAPI gives them, so what the providers read
- * through the real client is what a pool would show.
+ * Pool objects the tests need, made through XAPI as a pool would make them (snapshots with VM.snapshot,
+ * replicas with VM.create/VDI.create/VBD.create), plus a few direct database edits where no XAPI call
+ * can produce the state (a chain already 27 long).
  */
 
 type Db = RunningSimulator['core']['db']
@@ -33,63 +33,112 @@ function disksOf(db: Db, vm: string): string[] {
     .map((vbd) => String(vbd.VDI))
 }
 
-function newVdi(db: Db, values: Record<string, unknown>): string {
-  return db.create('VDI', { type: 'user', managed: true, sm_config: { vdi_type: 'vhd' }, ...values })
+async function withXapi<T>(sim: RunningSimulator, work: (xapi: Xapi) => Promise<T>): Promise<T> {
+  const xapi = createClient({ url: sim.url, auth: { user: 'root', password: sim.password }, watchEvents: false })
+  await xapi.connect()
+  try {
+    return await work(xapi)
+  } finally {
+    await xapi.disconnect()
+  }
 }
 
-function attach(db: Db, vm: string, vdi: string, userdevice: string): void {
-  db.create('VBD', { VM: vm, VDI: vdi, type: 'Disk', mode: 'RW', userdevice, bootable: false, empty: false })
-}
-
-/** A snapshot of a VM, with a snapshot copy of each of its disks; returns the snapshot's uuid. */
-export function makeSnapshot(
+/** A snapshot of a VM taken with VM.snapshot, renamed and marked; returns its uuid and its disks' uuids. */
+export async function makeSnapshot(
   sim: RunningSimulator,
   vmName: string,
   options: { name: string; otherConfig?: Record<string, string> },
-): { uuid: string; vdiUuids: string[] } {
-  const { db } = sim.core
-  const vm = vmRef(db, vmName)
-  const source = db.get('VM', vm)
-  const snapshot = db.create('VM', {
-    name_label: options.name,
-    is_a_snapshot: true,
-    snapshot_of: vm,
-    snapshot_time: '20261120T02:00:00Z',
-    power_state: 'Halted',
-    memory_static_max: source.memory_static_max,
-    other_config: options.otherConfig ?? {},
-    tags: source.tags,
+): Promise<{ uuid: string; vdiUuids: string[] }> {
+  const source = vmRef(sim.core.db, vmName)
+  return withXapi(sim, async (xapi) => {
+    const ref = await xapi.call<string>('VM.snapshot', source, options.name)
+    for (const [key, value] of Object.entries(options.otherConfig ?? {})) {
+      // A snapshot inherits its VM's other_config: replace the entry, as the client's setFieldEntry does.
+      await xapi.call('VM.remove_from_other_config', ref, key)
+      await xapi.call('VM.add_to_other_config', ref, key, value)
+    }
+    const { db } = sim.core
+    return {
+      uuid: String(db.get('VM', ref).uuid),
+      vdiUuids: disksOf(db, ref).map((vdi) => String(db.get('VDI', vdi).uuid)),
+    }
   })
-  const vdiUuids: string[] = []
-  for (const [index, disk] of disksOf(db, vm).entries()) {
-    const original = db.get('VDI', disk)
-    const copy = newVdi(db, {
-      name_label: original.name_label,
-      SR: original.SR,
-      virtual_size: original.virtual_size,
-      is_a_snapshot: true,
-      snapshot_of: disk,
-      read_only: false,
-    })
-    attach(db, snapshot, copy, String(index))
-    vdiUuids.push(String(db.get('VDI', copy).uuid))
-  }
-  return { uuid: String(db.get('VM', snapshot).uuid), vdiUuids }
 }
 
 /** A replica VM on an SR, as continuous replication leaves it: start blocked, marked with what it copies. */
-export function makeReplica(sim: RunningSimulator, options: { name: string; sr: string; copyOf: string }): string {
+export async function makeReplica(
+  sim: RunningSimulator,
+  options: { name: string; sr: string; copyOf: string },
+): Promise<string> {
   const { db } = sim.core
   const sr = srRef(db, options.sr)
-  const replica = db.create('VM', {
-    name_label: options.name,
-    power_state: 'Halted',
-    tags: ['Continuous Replication'],
-    blocked_operations: { start: 'Start operation for this vm is blocked, clone it if you want to use it.' },
-    other_config: { 'xo:copy_of': options.copyOf, 'xo:backup:sr': String(db.get('SR', sr).uuid) },
+  return withXapi(sim, async (xapi) => {
+    const vm = await xapi.call<string>('VM.create', {
+      name_label: options.name,
+      name_description: '',
+      user_version: 1,
+      is_a_template: false,
+      affinity: 'OpaqueRef:NULL',
+      memory_static_max: 2 ** 30,
+      memory_dynamic_max: 2 ** 30,
+      memory_dynamic_min: 2 ** 30,
+      memory_static_min: 2 ** 30,
+      VCPUs_params: {},
+      VCPUs_max: 1,
+      VCPUs_at_startup: 1,
+      actions_after_shutdown: 'destroy',
+      actions_after_reboot: 'restart',
+      actions_after_crash: 'restart',
+      PV_bootloader: '',
+      PV_kernel: '',
+      PV_ramdisk: '',
+      PV_args: '',
+      PV_bootloader_args: '',
+      PV_legacy_args: '',
+      HVM_boot_policy: 'BIOS order',
+      HVM_boot_params: { order: 'cd' },
+      platform: {},
+      PCI_bus: '',
+      other_config: { 'xo:copy_of': options.copyOf, 'xo:backup:sr': String(db.get('SR', sr).uuid) },
+      recommendations: '',
+      tags: ['Continuous Replication'],
+      blocked_operations: {},
+    })
+    await xapi.call(
+      'VM.add_to_blocked_operations',
+      vm,
+      'start',
+      'Start operation for this vm is blocked, clone it if you want to use it.',
+    )
+    const vdi = await xapi.call<string>('VDI.create', {
+      name_label: `${options.name} disk`,
+      name_description: '',
+      SR: sr,
+      virtual_size: 2 ** 30,
+      type: 'user',
+      sharable: false,
+      read_only: false,
+      other_config: {},
+    })
+    await xapi.call('VBD.create', {
+      VM: vm,
+      VDI: vdi,
+      userdevice: '0',
+      bootable: false,
+      mode: 'RW',
+      type: 'Disk',
+      unpluggable: false,
+      empty: false,
+      other_config: {},
+      qos_algorithm_type: '',
+      qos_algorithm_params: {},
+    })
+    return String(db.get('VM', vm).uuid)
   })
-  attach(db, replica, newVdi(db, { name_label: `${options.name} disk`, SR: sr, virtual_size: 2 ** 30 }), '0')
-  return String(db.get('VM', replica).uuid)
+}
+
+function newVdi(db: Db, values: Record<string, unknown>): string {
+  return db.create('VDI', { type: 'user', managed: true, sm_config: { vdi_type: 'vhd' }, ...values })
 }
 
 /** Gives the VM's first disk a VHD chain of `length` (itself included): hidden parents on the same SR. */

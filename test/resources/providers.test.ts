@@ -363,14 +363,14 @@ describe('ReplicationTarget', () => {
       String(sim.core.db.get('SR', sim.core.db.filter('SR', (sr) => sr.name_label === name)[0]!).uuid)
     const local = srUuid('Local storage')
     const lvm = srUuid('LVM storage')
-    const legacy = makeSnapshot(sim, 'web-01', { name: `XO_DELTA_EXPORT: Local storage (${local})` })
-    const marked = makeSnapshot(sim, 'legacy-app', { name: 'CR base', otherConfig: { 'xo:backup:sr': local } })
-    const chained = makeSnapshot(sim, 'db-01', { name: `XO_DELTA_EXPORT: LVM storage (${lvm})` })
-    makeReplica(sim, { name: 'db-01 replica', sr: 'LVM storage', copyOf: chained.uuid })
-    const missing = makeSnapshot(sim, 'staging-01', {
+    const legacy = await makeSnapshot(sim, 'web-01', { name: `XO_DELTA_EXPORT: Local storage (${local})` })
+    const marked = await makeSnapshot(sim, 'legacy-app', { name: 'CR base', otherConfig: { 'xo:backup:sr': local } })
+    const chained = await makeSnapshot(sim, 'db-01', { name: `XO_DELTA_EXPORT: LVM storage (${lvm})` })
+    await makeReplica(sim, { name: 'db-01 replica', sr: 'LVM storage', copyOf: chained.uuid })
+    const missing = await makeSnapshot(sim, 'staging-01', {
       name: 'XO_DELTA_EXPORT: Old SR (0c8a4b1e-2f3d-4e5f-8a9b-0c1d2e3f4a5b)',
     })
-    const replicaSnapshot = makeSnapshot(sim, 'db-01 replica', {
+    const replicaSnapshot = await makeSnapshot(sim, 'db-01 replica', {
       name: 'db-01 - CR / nightly',
       otherConfig: { 'xo:backup:sr': local, 'xo:copy_of': chained.uuid },
     })
@@ -390,10 +390,13 @@ describe('ReplicationTarget', () => {
     expect((await provider.diff('ReplicationTarget', target.id, read.props, target.inputs)).changes).toBe('some')
 
     // Orphaned after the refresh the update works from: not shown, so not destroyed.
-    const late = makeSnapshot(sim, 'web-01', { name: `XO_DELTA_EXPORT: Local storage (${local})` })
+    const late = await makeSnapshot(sim, 'web-01', { name: `XO_DELTA_EXPORT: Local storage (${local})` })
     const outs = await provider.update('ReplicationTarget', target.id, read.props, target.inputs)
     expect(vmExists(sim, legacy.uuid)).toBe(false)
     expect(vmExists(sim, marked.uuid)).toBe(false)
+    // The snapshots' own disks went with them: nothing is left for the GC to find as orphans.
+    for (const disk of [...legacy.vdiUuids, ...marked.vdiUuids]) expect(vmExists(sim, disk)).toBe(false)
+    expect(legacy.vdiUuids.length).toBeGreaterThan(0)
     for (const kept of [late, chained, missing, replicaSnapshot]) expect(vmExists(sim, kept.uuid)).toBe(true)
     for (const vm of ['web-01', 'legacy-app', 'db-01', 'staging-01']) expect(vmTagsOf(sim, vm)).toBeDefined()
     expect((outs.orphanedSnapshots as { uuid: string }[]).map((o) => o.uuid)).toEqual([late.uuid])

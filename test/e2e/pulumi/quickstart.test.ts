@@ -39,10 +39,12 @@ beforeAll(async () => {
   await mkdir(join(backupDir, 'xo-vm-backups/vm-1/vdis/job/vdi'), { recursive: true })
   await writeFile(join(backupDir, 'xo-vm-backups/vm-1/20261121T020012Z.json'), '{"mode":"delta"}')
   await writeFile(join(backupDir, 'xo-vm-backups/vm-1/vdis/job/vdi/20261121T020012Z.vhd'), Buffer.alloc(4096, 1))
-  backupSnapshot = makeSnapshot(sim, 'web-01', {
-    name: '[XO Backup nightly] web-01',
-    otherConfig: { 'xo:backup:job': 'nightly', 'xo:backup:datetime': '20261121T02:00:12Z' },
-  }).uuid
+  backupSnapshot = (
+    await makeSnapshot(sim, 'web-01', {
+      name: '[XO Backup nightly] web-01',
+      otherConfig: { 'xo:backup:job': 'nightly', 'xo:backup:datetime': '20261121T02:00:12Z' },
+    })
+  ).uuid
   await ws.expect([
     'config',
     'set-all',

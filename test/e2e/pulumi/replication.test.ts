@@ -78,13 +78,19 @@ describe('the replication example under the Pulumi CLI', () => {
   it(
     'shows orphaned replication snapshots as drift, and up --refresh destroys only those pointing at the target',
     async () => {
-      snapshots.orphan = makeSnapshot(main, 'web-01', { name: `XO_DELTA_EXPORT: DR storage (${drSrUuid})` }).uuid
-      snapshots.chained = makeSnapshot(main, 'db-01', { name: `XO_DELTA_EXPORT: DR storage (${drSrUuid})` }).uuid
-      replica = makeReplica(dr, { name: 'db-01 replica', sr: 'DR storage', copyOf: snapshots.chained })
-      snapshots.missingSr = makeSnapshot(main, 'legacy-app', {
-        name: 'CR base',
-        otherConfig: { 'xo:backup:sr': '5d9e7c1a-0b2c-4d3e-8f4a-6b5c4d3e2f1a' },
-      }).uuid
+      snapshots.orphan = (
+        await makeSnapshot(main, 'web-01', { name: `XO_DELTA_EXPORT: DR storage (${drSrUuid})` })
+      ).uuid
+      snapshots.chained = (
+        await makeSnapshot(main, 'db-01', { name: `XO_DELTA_EXPORT: DR storage (${drSrUuid})` })
+      ).uuid
+      replica = await makeReplica(dr, { name: 'db-01 replica', sr: 'DR storage', copyOf: snapshots.chained })
+      snapshots.missingSr = (
+        await makeSnapshot(main, 'legacy-app', {
+          name: 'CR base',
+          otherConfig: { 'xo:backup:sr': '5d9e7c1a-0b2c-4d3e-8f4a-6b5c4d3e2f1a' },
+        })
+      ).uuid
 
       const drift = await ws.expect(['preview', '--refresh', '--diff', '--expect-no-changes'], 7)
       const shown = drift.stdout + drift.stderr
